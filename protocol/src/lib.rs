@@ -1,0 +1,26 @@
+//! fog-protocol: the one home of every type that crosses a process or chain
+//! boundary in Fog.
+//!
+//! - [`types`]: the EIP-712 structs [`JobSpec`], [`Assignment`], [`Receipt`]
+//!   (declared once with `sol!`, shared in layout with the contracts);
+//! - [`signing`]: the EIP-712 domain, hashing, signing and recovery;
+//! - [`spec`]: validation of job specs, image references, network policy;
+//! - [`output`]: the deterministic output archive and its sha256;
+//! - [`wire`]: versioned hub↔miner messages.
+
+pub mod output;
+mod signature_hex;
+pub mod signing;
+pub mod spec;
+pub mod types;
+pub mod wire;
+
+pub use alloy::primitives::{Address, B256, Signature, U256};
+pub use alloy::signers::local::PrivateKeySigner;
+pub use alloy::sol_types::Eip712Domain;
+
+pub use signing::{
+    FogStruct, SignatureError, Signed, SignedAssignment, SignedJobSpec, SignedReceipt, fog_domain,
+};
+pub use spec::{INPUT_DIR, ImageRef, NetworkPolicy, SpecError};
+pub use types::{Assignment, EnvVar, InputBlob, JobSpec, Placement, Receipt, Resources};

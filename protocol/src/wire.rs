@@ -1,0 +1,195 @@
+//! Versioned messages between a hub and its miners (JSON over WebSocket).
+//!
+//! Every frame is an [`Envelope`] `{"v": 1, "msg": {"type": "...", ...}}`.
+//! A peer reads the version first, so an old peer meeting a newer protocol
+//! gets [`WireError::UnsupportedVersion`] rather than a confusing parse error.
+
+use alloy::primitives::{Address, B256, Signature, U256};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::signing::{SignedAssignment, SignedReceipt};
+use crate::types::{JobSpec, Resources};
+
+/// The wire protocol version this build speaks.
+pub const WIRE_VERSION: u16 = 1;
+
+/// Largest frame a peer must accept; bigger frames are refused unread.
+pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame of {0} bytes is larger than the {MAX_FRAME_BYTES} allowed")]
+    TooLarge(usize),
+    #[error("peer speaks wire protocol version {got}; this build speaks {WIRE_VERSION}")]
+    UnsupportedVersion { got: u16 },
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// A message with its protocol version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope<M> {
+    pub v: u16,
+    pub msg: M,
+}
+
+impl<M: Serialize> Envelope<M> {
+    /// Wraps `msg` in the current version.
+    pub fn new(msg: M) -> Self {
+        Self {
+            v: WIRE_VERSION,
+            msg,
+        }
+    }
+
+    /// The JSON frame.
+    pub fn encode(&self) -> Result<String, WireError> {
+        Ok(serde_json::to_string(self)?)
+    }
+}
+
+/// Decodes a frame, checking size and version before the body.
+pub fn decode<M: DeserializeOwned>(frame: &str) -> Result<M, WireError> {
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        v: u16,
+    }
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge(frame.len()));
+    }
+    let VersionOnly { v } = serde_json::from_str(frame)?;
+    if v != WIRE_VERSION {
+        return Err(WireError::UnsupportedVersion { got: v });
+    }
+    let envelope: Envelope<M> = serde_json::from_str(frame)?;
+    Ok(envelope.msg)
+}
+
+/// The text a miner signs (EIP-191 personal message) to prove its address
+/// to a hub. Binding the hub and chain stops a login being replayed
+/// elsewhere; the fresh nonce stops it being replayed later.
+pub fn login_message(hub: Address, chain_id: u64, nonce: B256) -> String {
+    format!("Fog miner login\nhub: {hub}\nchain: {chain_id}\nnonce: {nonce}")
+}
+
+/// Price a miner asks, in token base units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PriceRate {
+    /// Per whole core per hour.
+    pub per_core_hour: U256,
+    /// Per GiB of memory per hour.
+    pub per_gib_hour: U256,
+}
+
+impl PriceRate {
+    /// The most a run with `resources` for `seconds` costs at this rate,
+    /// rounded up so that a miner is never paid below its floor.
+    pub fn cost(&self, resources: &Resources, seconds: u64) -> U256 {
+        const MILLICORE_SECONDS_PER_CORE_HOUR: u64 = 1_000 * 3_600;
+        const BYTE_SECONDS_PER_GIB_HOUR: u128 = (1 << 30) * 3_600;
+        let cpu = self.per_core_hour
+            * U256::from(resources.cpuMillicores)
+            * U256::from(seconds);
+        let mem = self.per_gib_hour * U256::from(resources.memoryBytes) * U256::from(seconds);
+        div_ceil(cpu, U256::from(MILLICORE_SECONDS_PER_CORE_HOUR))
+            + div_ceil(mem, U256::from(BYTE_SECONDS_PER_GIB_HOUR))
+    }
+}
+
+fn div_ceil(a: U256, b: U256) -> U256 {
+    a.div_ceil(b)
+}
+
+/// What a miner offers the hub.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Offer {
+    /// Capacity offered in total (not what is free right now).
+    pub capacity: Resources,
+    /// Price floor.
+    pub rate: PriceRate,
+    pub region: String,
+    /// `key=value` labels.
+    pub labels: Vec<String>,
+    /// Whether the miner lets jobs reach the network when they ask.
+    pub allows_network: bool,
+    /// Unix time when the current availability window closes; `None` while
+    /// the miner is available without end.
+    pub available_until: Option<u64>,
+}
+
+/// Standard stream a log chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// Messages a miner sends to its hub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum MinerMessage {
+    /// First frame: who the miner claims to be.
+    Hello { miner: Address, agent: String },
+    /// Answer to [`HubMessage::Challenge`]: signature of [`login_message`].
+    Login {
+        #[serde(with = "crate::signature_hex")]
+        signature: Signature,
+    },
+    /// Current offer; sent after login and whenever it changes.
+    Offer { offer: Offer },
+    /// Liveness and load.
+    Heartbeat {
+        seq: u64,
+        free: Resources,
+        running: Vec<B256>,
+    },
+    /// The miner took the assignment and is preparing it.
+    Accepted { job_id: B256 },
+    /// The miner will not run the assignment.
+    Rejected { job_id: B256, reason: String },
+    /// A chunk of the container's output.
+    Log {
+        job_id: B256,
+        stream: LogStream,
+        data: String,
+    },
+    /// The job ran; its archive has been uploaded under `receipt.outputHash`.
+    Finished {
+        receipt: SignedReceipt,
+        output_size: u64,
+    },
+    /// The job could not be run to a receipt.
+    Failed { job_id: B256, error: String },
+}
+
+/// Messages a hub sends to a miner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum HubMessage {
+    /// Prove your address: sign [`login_message`] with these values.
+    Challenge {
+        hub: Address,
+        chain_id: u64,
+        nonce: B256,
+    },
+    /// Login accepted.
+    Welcome {
+        session: String,
+        heartbeat_interval_ms: u64,
+    },
+    /// Run this job. Inputs are fetched from the hub by content hash.
+    Assign {
+        assignment: SignedAssignment,
+        spec: JobSpec,
+    },
+    /// Stop working on this job.
+    Cancel { job_id: B256, reason: String },
+    /// The hub refused the last frame, or is closing the session.
+    Error { message: String },
+}

@@ -1,0 +1,44 @@
+//! Every binary of the workspace starts, describes itself, and refuses bad
+//! arguments with a message and a non-zero exit.
+
+use std::process::Command;
+
+const BINARIES: [&str; 3] = ["fog", "fog-hub", "fog-miner"];
+
+#[test]
+fn every_binary_answers_help() {
+    for name in BINARIES {
+        let out = Command::new(fog_tests::binary(name).unwrap())
+            .arg("--help")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name} --help failed: {out:?}");
+        assert!(stdout.contains(&format!("Usage: {name}")), "{name}: {stdout}");
+    }
+}
+
+#[test]
+fn every_binary_rejects_an_unknown_flag() {
+    for name in BINARIES {
+        let out = Command::new(fog_tests::binary(name).unwrap())
+            .arg("--no-such-flag")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {out:?}");
+        assert!(stderr.contains("--no-such-flag"), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn unbuilt_services_say_so_instead_of_pretending() {
+    for name in BINARIES {
+        let out = Command::new(fog_tests::binary(name).unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} claimed success: {out:?}");
+        assert!(stderr.contains("not built yet") || stderr.contains("no commands yet"), "{name}: {stderr}");
+    }
+}
