@@ -159,7 +159,9 @@ impl FromStr for ImageRef {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
             if !ok {
-                return Err(bad("tag must be 1-128 of [A-Za-z0-9_.-], not starting with . or -"));
+                return Err(bad(
+                    "tag must be 1-128 of [A-Za-z0-9_.-], not starting with . or -",
+                ));
             }
         }
         Ok(Self::Pinned {
@@ -215,9 +217,9 @@ fn validate_repository(repository: &str) -> Result<(), String> {
         let valid = !part.is_empty()
             && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
             && part.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+            && part.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
             && !part.contains("..")
             && !part.contains("___");
         if !valid {
@@ -312,9 +314,9 @@ impl JobSpec {
     pub fn validate(&self, now: u64) -> Result<(), SpecError> {
         self.image_ref()?;
         self.validate_text()?;
+        validate_resources(&self.resources)?;
         self.validate_inputs()?;
         validate_output_path(&self.outputPath)?;
-        validate_resources(&self.resources)?;
         if self.maxDurationSecs == 0 {
             return Err(SpecError::ZeroDuration);
         }
@@ -502,7 +504,9 @@ fn validate_output_path(path: &str) -> Result<(), SpecError> {
         return Err(bad("must be normalised: no empty, '.' or '..' components"));
     }
     if path == INPUT_DIR || path.starts_with(&format!("{INPUT_DIR}/")) {
-        return Err(bad("must not be inside the read-only input directory /fog/in"));
+        return Err(bad(
+            "must not be inside the read-only input directory /fog/in",
+        ));
     }
     Ok(())
 }
@@ -522,7 +526,12 @@ fn validate_resources(r: &Resources) -> Result<(), SpecError> {
             Ok(())
         }
     };
-    ranged("cpuMillicores", r.cpuMillicores, 1, limits::MAX_CPU_MILLICORES)?;
+    ranged(
+        "cpuMillicores",
+        r.cpuMillicores,
+        1,
+        limits::MAX_CPU_MILLICORES,
+    )?;
     ranged(
         "memoryBytes",
         r.memoryBytes,

@@ -90,18 +90,20 @@ impl PriceRate {
     /// rounded up so that a miner is never paid below its floor.
     pub fn cost(&self, resources: &Resources, seconds: u64) -> U256 {
         const MILLICORE_SECONDS_PER_CORE_HOUR: u64 = 1_000 * 3_600;
-        const BYTE_SECONDS_PER_GIB_HOUR: u128 = (1 << 30) * 3_600;
-        let cpu = self.per_core_hour
-            * U256::from(resources.cpuMillicores)
-            * U256::from(seconds);
-        let mem = self.per_gib_hour * U256::from(resources.memoryBytes) * U256::from(seconds);
-        div_ceil(cpu, U256::from(MILLICORE_SECONDS_PER_CORE_HOUR))
-            + div_ceil(mem, U256::from(BYTE_SECONDS_PER_GIB_HOUR))
+        const BYTE_SECONDS_PER_GIB_HOUR: u64 = (1 << 30) * 3_600;
+        // Saturating: an absurd rate prices a job out rather than wrapping
+        // round to a cheap one.
+        let cpu = self
+            .per_core_hour
+            .saturating_mul(U256::from(resources.cpuMillicores))
+            .saturating_mul(U256::from(seconds));
+        let mem = self
+            .per_gib_hour
+            .saturating_mul(U256::from(resources.memoryBytes))
+            .saturating_mul(U256::from(seconds));
+        cpu.div_ceil(U256::from(MILLICORE_SECONDS_PER_CORE_HOUR))
+            .saturating_add(mem.div_ceil(U256::from(BYTE_SECONDS_PER_GIB_HOUR)))
     }
-}
-
-fn div_ceil(a: U256, b: U256) -> U256 {
-    a.div_ceil(b)
 }
 
 /// What a miner offers the hub.
@@ -132,7 +134,12 @@ pub enum LogStream {
 
 /// Messages a miner sends to its hub.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum MinerMessage {
     /// First frame: who the miner claims to be.
     Hello { miner: Address, agent: String },
@@ -170,7 +177,12 @@ pub enum MinerMessage {
 
 /// Messages a hub sends to a miner.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum HubMessage {
     /// Prove your address: sign [`login_message`] with these values.
     Challenge {
@@ -186,7 +198,7 @@ pub enum HubMessage {
     /// Run this job. Inputs are fetched from the hub by content hash.
     Assign {
         assignment: SignedAssignment,
-        spec: JobSpec,
+        spec: Box<JobSpec>,
     },
     /// Stop working on this job.
     Cancel { job_id: B256, reason: String },

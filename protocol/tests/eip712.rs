@@ -1,5 +1,6 @@
 //! EIP-712 hashing and signatures: fixed vectors, an independent encoder,
 //! field sensitivity, domain binding, malleability and the JSON form.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 mod common;
 
@@ -22,7 +23,9 @@ fn key(hex: &str) -> PrivateKeySigner {
 }
 
 fn escrow() -> Address {
-    "0x5FbDB2315678afecb367f032d93F642f64180aa3".parse().unwrap()
+    "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        .parse()
+        .unwrap()
 }
 
 // ---- an independent EIP-712 encoder, written from the EIP text ----------
@@ -52,7 +55,8 @@ fn manual_spec_hash(s: &JobSpec) -> B256 {
     let env_t = "EnvVar(string name,string value)";
     let input_t = "InputBlob(bytes32 contentHash,uint64 size,string path)";
     let placement_t = "Placement(string region,string[] labels)";
-    let resources_t = "Resources(uint64 cpuMillicores,uint64 memoryBytes,uint64 diskBytes,uint32 gpuCount)";
+    let resources_t =
+        "Resources(uint64 cpuMillicores,uint64 memoryBytes,uint64 diskBytes,uint32 gpuCount)";
     let env: Vec<u8> = s
         .env
         .iter()
@@ -61,9 +65,7 @@ fn manual_spec_hash(s: &JobSpec) -> B256 {
     let inputs: Vec<u8> = s
         .inputs
         .iter()
-        .flat_map(|i| {
-            hash_struct(input_t, &[i.contentHash, word(i.size), hash_str(&i.path)]).0
-        })
+        .flat_map(|i| hash_struct(input_t, &[i.contentHash, word(i.size), hash_str(&i.path)]).0)
         .collect();
     let r = &s.resources;
     let resources = hash_struct(
@@ -124,7 +126,13 @@ fn manual_receipt_hash(r: &Receipt) -> B256 {
 fn manual_assignment_hash(a: &Assignment) -> B256 {
     hash_struct(
         ASSIGNMENT_TYPE,
-        &[a.jobId, a.specHash, word(a.hub), word(a.miner), word(a.maxCharge)],
+        &[
+            a.jobId,
+            a.specHash,
+            word(a.hub),
+            word(a.miner),
+            word(a.maxCharge),
+        ],
     )
 }
 
@@ -165,7 +173,10 @@ fn hashes_match_an_independent_encoder() {
     let receipt = sample_receipt();
     assert_eq!(receipt.struct_hash(), manual_receipt_hash(&receipt));
     let assignment = sample_assignment();
-    assert_eq!(assignment.struct_hash(), manual_assignment_hash(&assignment));
+    assert_eq!(
+        assignment.struct_hash(),
+        manual_assignment_hash(&assignment)
+    );
 
     let domain = fog_domain(31337, escrow());
     assert_eq!(domain.separator(), manual_domain_separator(31337, escrow()));
@@ -208,7 +219,10 @@ fn fixed_vectors() {
 fn signature_recovers_the_signer() {
     let domain = fog_domain(31337, escrow());
     let signed = Signed::sign(sample_spec(), &key(KEY_0), &domain).unwrap();
-    assert_eq!(signed.signer(&domain).unwrap(), ADDR_0.parse::<Address>().unwrap());
+    assert_eq!(
+        signed.signer(&domain).unwrap(),
+        ADDR_0.parse::<Address>().unwrap()
+    );
 
     let receipt = Signed::sign(sample_receipt(), &key(KEY_1), &domain).unwrap();
     receipt.verify(&domain).unwrap();
@@ -262,7 +276,10 @@ fn high_s_signature_is_refused() {
         payload: signed.payload.clone(),
         signature: flipped,
     };
-    assert!(matches!(malleated.signer(&domain), Err(SignatureError::Malleable)));
+    assert!(matches!(
+        malleated.signer(&domain),
+        Err(SignatureError::Malleable)
+    ));
 }
 
 #[test]
@@ -298,7 +315,9 @@ const SPEC_MUTATIONS: &[(&str, Mutation)] = &[
     ("command order", |s| s.command.swap(0, 1)),
     ("env name", |s| s.env[0].name.push('X')),
     ("env value", |s| s.env[0].value.push('X')),
-    ("input hash", |s| s.inputs[0].contentHash = B256::repeat_byte(0x12)),
+    ("input hash", |s| {
+        s.inputs[0].contentHash = B256::repeat_byte(0x12)
+    }),
     ("input size", |s| s.inputs[0].size += 1),
     ("input path", |s| s.inputs[0].path.push('2')),
     ("outputPath", |s| s.outputPath.push('2')),

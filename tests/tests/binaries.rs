@@ -1,5 +1,6 @@
 //! Every binary of the workspace starts, describes itself, and refuses bad
 //! arguments with a message and a non-zero exit.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 use std::process::Command;
 
@@ -14,7 +15,10 @@ fn every_binary_answers_help() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{name} --help failed: {out:?}");
-        assert!(stdout.contains(&format!("Usage: {name}")), "{name}: {stdout}");
+        assert!(
+            stdout.contains(&format!("Usage: {name}")),
+            "{name}: {stdout}"
+        );
     }
 }
 
@@ -39,6 +43,9 @@ fn unbuilt_services_say_so_instead_of_pretending() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name} claimed success: {out:?}");
-        assert!(stderr.contains("not built yet") || stderr.contains("no commands yet"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("not built yet") || stderr.contains("no commands yet"),
+            "{name}: {stderr}"
+        );
     }
 }

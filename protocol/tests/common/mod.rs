@@ -1,4 +1,5 @@
 //! Fixtures shared by the protocol tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 #![allow(dead_code)]
 
 use fog_protocol::{
@@ -25,7 +26,11 @@ pub fn addr(byte: u8) -> Address {
 pub fn sample_spec() -> JobSpec {
     JobSpec {
         image: format!("sha256:{}", "ab".repeat(32)),
-        command: vec!["/bin/sh".into(), "-c".into(), "wc -l /fog/in/data.txt > /fog/out/count".into()],
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "wc -l /fog/in/data.txt > /fog/out/count".into(),
+        ],
         env: vec![EnvVar {
             name: "LANG".into(),
             value: "C.UTF-8".into(),
