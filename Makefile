@@ -1,0 +1,51 @@
+# Fog's two front doors are `make demo` and `make test`; both run `make setup`
+# first, which installs and starts whatever is missing (deploy/dev/setup.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+FORGE := contracts/tools/forge
+CARGO_FLAGS := --workspace --locked
+
+.PHONY: all setup build lint fmt test test-contracts test-rust demo clean
+
+all: build
+
+## setup: install the toolchain and test fixtures, start dockerd (idempotent)
+setup:
+	@deploy/dev/setup.sh
+
+## build: compile the contracts and every Rust crate
+build: setup
+	$(FORGE) build
+	cargo build $(CARGO_FLAGS) --all-targets
+
+## lint: formatting and clippy, as CI enforces them
+lint: setup
+	cargo fmt --all -- --check
+	$(FORGE) fmt --check
+	cargo clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+
+## fmt: format Rust and Solidity sources in place
+fmt: setup
+	cargo fmt --all
+	$(FORGE) fmt
+
+## test-contracts: forge unit, fuzz and invariant tests
+test-contracts: setup
+	$(FORGE) test
+
+## test-rust: every Rust test (unit, property, cross-process)
+test-rust: setup
+	cargo build $(CARGO_FLAGS) --bins
+	cargo test $(CARGO_FLAGS)
+
+## test: everything CI checks
+test: setup lint test-contracts test-rust
+
+## demo: the whole marketplace on a local devnet
+demo: setup
+	@deploy/dev/demo.sh
+
+clean:
+	cargo clean
+	rm -rf contracts/out contracts/cache

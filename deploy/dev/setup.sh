@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Brings a development or CI machine to the state Fog's demo and tests need,
+# and does nothing that is already done:
+#   - Debian packages: docker.io (engine), busybox-static (test images),
+#     docker-registry (a real OCI registry on loopback for pull-by-digest tests);
+#   - the Solidity toolchain from npm (contracts/package-lock.json);
+#   - a running Docker daemon (started in the background if its socket is absent);
+#   - the local test images, built FROM scratch with static busybox.
+# Where it cannot install (not root, not Debian) it lists what is missing and
+# how to get it, and exits 1.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+state_dir="${FOG_STATE_DIR:-$root/.fog}"
+docker_log="$state_dir/dockerd.log"
+test_image="fog-test/busybox:latest"
+
+say() { printf '[setup] %s\n' "$*"; }
+fail() {
+  printf '[setup] error: %s\n' "$*" >&2
+  exit 1
+}
+
+can_install() { [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+# ---- base tools that cannot be installed from here -------------------------
+missing_tools=()
+for tool in cargo node npm git tar; do
+  command -v "$tool" >/dev/null 2>&1 || missing_tools+=("$tool")
+done
+if [ ${#missing_tools[@]} -gt 0 ]; then
+  fail "missing ${missing_tools[*]}: install Rust (rustup, toolchain >= 1.94), Node.js >= 20 with npm, git and tar"
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 20 ] || fail "Node.js $(node --version) is too old: Fog's contracts toolchain needs Node.js >= 20"
+
+# ---- Debian packages ------------------------------------------------------
+busybox_is_static() {
+  [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1
+}
+packages=()
+command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
+command -v docker >/dev/null 2>&1 || packages+=(docker.io)
+busybox_is_static || packages+=(busybox-static)
+command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
+command -v mkfifo >/dev/null 2>&1 || packages+=(coreutils)
+if [ ${#packages[@]} -gt 0 ]; then
+  mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
+  if can_install; then
+    say "installing Debian packages: ${packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  else
+    fail "missing packages: ${packages[*]}. As root on Debian/Ubuntu run: apt-get update && apt-get install -y ${packages[*]}"
+  fi
+fi
+
+# ---- Solidity toolchain from npm ------------------------------------------
+contracts="$root/contracts"
+lock_sum="$(sha256sum "$contracts/package-lock.json" | cut -d' ' -f1)"
+stamp="$contracts/node_modules/.fog-lock-sha256"
+forge_bin="$contracts/node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
+anvil_bin="$contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+if [ ! -x "$forge_bin" ] || [ ! -x "$anvil_bin" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+  say "installing the Solidity toolchain (npm install in contracts/)"
+  # Not `npm ci`: forge and anvil list per-platform binaries as optional
+  # dependencies and some are not published, so the lock file cannot record
+  # them and `npm ci` refuses it. `install --no-save` installs what the lock
+  # pins and leaves it untouched.
+  (cd "$contracts" && npm install --no-save --no-audit --no-fund --loglevel=error)
+  [ -x "$forge_bin" ] || fail "npm install finished but $forge_bin is missing (is this linux-amd64?)"
+  echo "$lock_sum" >"$stamp"
+fi
+
+# ---- Docker daemon ----------------------------------------------------------
+docker_ready() { docker info >/dev/null 2>&1; }
+if ! docker_ready; then
+  [ "$(id -u)" -eq 0 ] || fail "the Docker daemon is not answering and only root can start it here: start it (e.g. 'sudo dockerd &' or 'sudo systemctl start docker') and run again"
+  mkdir -p "$state_dir"
+  pidfile=/var/run/docker.pid
+  if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    say "removing stale $pidfile"
+    rm -f "$pidfile"
+  fi
+  if [ -f "$pidfile" ]; then
+    say "dockerd is starting (pid $(cat "$pidfile")); waiting for it"
+  else
+    say "starting dockerd (log: $docker_log)"
+    nohup setsid dockerd >"$docker_log" 2>&1 </dev/null &
+  fi
+  for _ in $(seq 1 120); do
+    docker_ready && break
+    sleep 0.5
+  done
+  if ! docker_ready; then
+    tail -n 20 "$docker_log" >&2 2>/dev/null || true
+    fail "dockerd did not answer within 60 s (log above, full log in $docker_log)"
+  fi
+  say "docker daemon is up"
+fi
+
+# ---- test images ------------------------------------------------------------
+image_dir="$root/tests/images/busybox"
+want_label="$(cat "$image_dir/Dockerfile" /bin/busybox | sha256sum | cut -d' ' -f1)"
+have_label="$(docker image inspect --format '{{ index .Config.Labels "org.fog.source-sha256" }}' "$test_image" 2>/dev/null || true)"
+if [ "$have_label" != "$want_label" ]; then
+  say "building $test_image (FROM scratch, static busybox)"
+  context="$(mktemp -d)"
+  trap 'rm -rf "$context"' EXIT
+  cp "$image_dir/Dockerfile" "$context/Dockerfile"
+  cp /bin/busybox "$context/busybox"
+  DOCKER_BUILDKIT=0 docker build --quiet --label "org.fog.source-sha256=$want_label" \
+    -t "$test_image" "$context" >/dev/null 2> >(grep -v -e DEPRECATED -e BuildKit -e DOCKER_BUILDKIT -e "^ *$" >&2)
+fi
+say "ready: docker $(docker version --format '{{.Server.Version}}'), forge $("$forge_bin" --version | head -1 | awk '{print $3}'), test image $(docker image inspect --format '{{.Id}}' "$test_image" | cut -c1-19)"
