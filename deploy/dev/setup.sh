@@ -106,11 +106,15 @@ want_label="$(cat "$image_dir/Dockerfile" /bin/busybox | sha256sum | cut -d' ' -
 have_label="$(docker image inspect --format '{{ index .Config.Labels "org.fog.source-sha256" }}' "$test_image" 2>/dev/null || true)"
 if [ "$have_label" != "$want_label" ]; then
   say "building $test_image (FROM scratch, static busybox)"
+  mkdir -p "$state_dir"
   context="$(mktemp -d)"
   trap 'rm -rf "$context"' EXIT
   cp "$image_dir/Dockerfile" "$context/Dockerfile"
   cp /bin/busybox "$context/busybox"
-  DOCKER_BUILDKIT=0 docker build --quiet --label "org.fog.source-sha256=$want_label" \
-    -t "$test_image" "$context" >/dev/null 2> >(grep -v -e DEPRECATED -e BuildKit -e DOCKER_BUILDKIT -e "^ *$" >&2)
+  if ! DOCKER_BUILDKIT=0 docker build --quiet --label "org.fog.source-sha256=$want_label" \
+    -t "$test_image" "$context" >"$state_dir/image-build.log" 2>&1; then
+    cat "$state_dir/image-build.log" >&2
+    fail "building $test_image failed (output above)"
+  fi
 fi
 say "ready: docker $(docker version --format '{{.Server.Version}}'), forge $("$forge_bin" --version | head -1 | awk '{print $3}'), test image $(docker image inspect --format '{{.Id}}' "$test_image" | cut -c1-19)"

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
+import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
+import {FogTypes} from "../src/FogTypes.sol";
+import {JobEscrow} from "../src/JobEscrow.sol";
+import {IHubRegistry} from "../src/interfaces/IHubRegistry.sol";
+import {FogFixture} from "./utils/FogFixture.sol";
+
+contract JobEscrowTest is FogFixture {
+    bytes32 internal constant SALT = keccak256("salt");
+    uint256 internal constant LOCKED = 100e18;
+
+    // ------------------------------------------------------------------ open
+
+    function test_openLocksPaymentAndRecordsJob() public {
+        uint256 before = token.balanceOf(buyer);
+        bytes32 expectedId = keccak256(abi.encode(buyer, SALT));
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        vm.startPrank(buyer);
+        token.approve(address(escrow), LOCKED);
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.JobOpened(expectedId, buyer, hub, specHashOf(SALT), deadline, 2, LOCKED, 500);
+        bytes32 jobId = escrow.open(SALT, hub, specHashOf(SALT), deadline, 2, LOCKED);
+        vm.stopPrank();
+
+        assertEq(jobId, expectedId);
+        assertEq(escrow.jobIdFor(buyer, SALT), expectedId);
+        assertEq(token.balanceOf(buyer), before - LOCKED);
+        assertEq(token.balanceOf(address(escrow)), LOCKED);
+        JobEscrow.Job memory job = escrow.getJob(jobId);
+        assertEq(job.buyer, buyer);
+        assertEq(job.hub, hub);
+        assertEq(uint256(job.deadline), uint256(deadline));
+        assertEq(uint256(job.replicas), 2);
+        assertEq(uint256(job.maxPayment), LOCKED);
+        assertEq(uint256(job.feeBps), 500);
+        assertEq(job.specHash, specHashOf(SALT));
+        assertTrue(job.status == JobEscrow.JobStatus.Open);
+    }
+
+    function test_openWithPermitNeedsOneTransaction() public {
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        (uint8 v, bytes32 r, bytes32 s) =
+            permitSig(BUYER_KEY, address(escrow), LOCKED, block.timestamp + 1 hours);
+        vm.prank(buyer);
+        bytes32 jobId = escrow.openWithPermit(
+            SALT, hub, specHashOf(SALT), deadline, 1, LOCKED, block.timestamp + 1 hours, v, r, s
+        );
+        assertTrue(escrow.getJob(jobId).status == JobEscrow.JobStatus.Open);
+        assertEq(token.balanceOf(address(escrow)), LOCKED);
+    }
+
+    function test_openWithPermitSurvivesAFrontRunPermit() public {
+        uint256 permitDeadline = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = permitSig(BUYER_KEY, address(escrow), LOCKED, permitDeadline);
+        // Someone submits the permit first; the buyer's transaction still opens the job.
+        token.permit(buyer, address(escrow), LOCKED, permitDeadline, v, r, s);
+        vm.prank(buyer);
+        escrow.openWithPermit(
+            SALT, hub, specHashOf(SALT), uint64(block.timestamp + 1 days), 1, LOCKED, permitDeadline, v, r, s
+        );
+        assertEq(token.balanceOf(address(escrow)), LOCKED);
+    }
+
+    function test_openWithBadPermitFailsOnAllowance() public {
+        (uint8 v, bytes32 r, bytes32 s) = permitSig(0xBAD, address(escrow), LOCKED, block.timestamp + 1 hours);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, LOCKED
+            )
+        );
+        vm.prank(buyer);
+        escrow.openWithPermit(
+            SALT,
+            hub,
+            specHashOf(SALT),
+            uint64(block.timestamp + 1 days),
+            1,
+            LOCKED,
+            block.timestamp + 1 hours,
+            v,
+            r,
+            s
+        );
+    }
+
+    function test_openRejectsBadInput() public {
+        vm.startPrank(buyer);
+        token.approve(address(escrow), type(uint256).max);
+        uint64 tomorrow = uint64(block.timestamp + 1 days);
+        bytes32 spec = specHashOf(SALT);
+
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidDeadline.selector, uint64(block.timestamp)));
+        escrow.open(SALT, hub, spec, uint64(block.timestamp), 1, LOCKED);
+        uint64 far = uint64(block.timestamp + 366 days);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidDeadline.selector, far));
+        escrow.open(SALT, hub, spec, far, 1, LOCKED);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReplicas.selector, uint8(0)));
+        escrow.open(SALT, hub, spec, tomorrow, 0, LOCKED);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReplicas.selector, uint8(17)));
+        escrow.open(SALT, hub, spec, tomorrow, 17, LOCKED);
+        vm.expectRevert(JobEscrow.ZeroPayment.selector);
+        escrow.open(SALT, hub, spec, tomorrow, 1, 0);
+        uint256 huge = uint256(type(uint96).max) + 1;
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.PaymentTooLarge.selector, huge));
+        escrow.open(SALT, hub, spec, tomorrow, 1, huge);
+        address stranger = address(0x5742);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.HubNotActive.selector, stranger, IHubRegistry.HubState.None)
+        );
+        escrow.open(SALT, stranger, spec, tomorrow, 1, LOCKED);
+
+        bytes32 jobId = escrow.open(SALT, hub, spec, tomorrow, 1, LOCKED);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.JobExists.selector, jobId));
+        escrow.open(SALT, hub, spec, tomorrow, 1, LOCKED);
+        vm.stopPrank();
+    }
+
+    function test_sameSaltFromAnotherBuyerIsAnotherJob() public {
+        bytes32 mine = openJob(SALT, 1, LOCKED);
+        address other = address(0x07);
+        fund(other, LOCKED);
+        vm.startPrank(other);
+        token.approve(address(escrow), LOCKED);
+        bytes32 theirs = escrow.open(SALT, hub, specHashOf(SALT), uint64(block.timestamp + 1 days), 1, LOCKED);
+        vm.stopPrank();
+        assertTrue(mine != theirs);
+    }
+
+    function test_exitingHubTakesNoNewJobs() public {
+        vm.prank(operator);
+        registry.announceExit(hub);
+        vm.startPrank(buyer);
+        token.approve(address(escrow), LOCKED);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.HubNotActive.selector, hub, IHubRegistry.HubState.Exiting)
+        );
+        escrow.open(SALT, hub, specHashOf(SALT), uint64(block.timestamp + 1 days), 1, LOCKED);
+        vm.stopPrank();
+    }
+
+    // ---------------------------------------------------------------- settle
+
+    function test_settleK1PaysMinerHubAndRefundsBuyer() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 40e18);
+        address miner = list[0].receipt.miner;
+        uint256 buyerBefore = token.balanceOf(buyer);
+        bytes32 receiptHash = receiptStructHash(list[0].receipt);
+
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.ReceiptSettled(jobId, receiptHash, list[0].receipt);
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.JobSettled(jobId, 40e18, 2e18, 58e18);
+        vm.prank(address(0xCAFE)); // anyone may submit
+        escrow.settle(jobId, list);
+
+        assertEq(token.balanceOf(miner), 40e18);
+        assertEq(token.balanceOf(hub), MIN_DEPOSIT + 2e18);
+        assertEq(token.balanceOf(buyer), buyerBefore + 58e18);
+        assertEq(token.balanceOf(address(escrow)), 0);
+        assertEq(escrow.settledReceiptJob(receiptHash), jobId);
+        assertTrue(escrow.getJob(jobId).status == JobEscrow.JobStatus.Settled);
+    }
+
+    function test_settleK3PaysEveryMiner() public {
+        bytes32 jobId = openJob(SALT, 3, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 3, 10e18);
+        escrow.settle(jobId, list);
+        for (uint256 i; i < 3; ++i) {
+            assertEq(token.balanceOf(list[i].receipt.miner), 10e18);
+            assertEq(escrow.settledReceiptJob(receiptStructHash(list[i].receipt)), jobId);
+        }
+        assertEq(token.balanceOf(hub), MIN_DEPOSIT + 1.5e18);
+    }
+
+    function test_zeroChargeSettles() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        uint256 before = token.balanceOf(buyer);
+        escrow.settle(jobId, quorum(jobId, 1, 0));
+        assertEq(token.balanceOf(buyer), before + LOCKED);
+    }
+
+    function test_attack_forgedReceiptSignature() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
+        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        list[0] = signedUnder(r, 0xE11, HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid, address(escrow)));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReceiptSignature.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_forgedAssignmentSignature() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
+        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        list[0] = signedUnder(r, minerKey(0), 0xE11, 1e18, domainSeparator(block.chainid, address(escrow)));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_garbageSignatureBytes() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        list[0].receiptSignature = hex"1234";
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReceiptSignature.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_highSSignatureRefused() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        bytes memory s0 = list[0].receiptSignature;
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        assembly {
+            r := mload(add(s0, 32))
+            s := mload(add(s0, 64))
+            v := byte(0, mload(add(s0, 96)))
+        }
+        uint256 n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+        list[0].receiptSignature =
+            abi.encodePacked(r, bytes32(n - uint256(s)), v == 27 ? uint8(28) : uint8(27));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReceiptSignature.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_signatureForAnotherChain() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
+        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        list[0] = signedUnder(
+            r, minerKey(0), HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid + 1, address(escrow))
+        );
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_signatureForAnotherEscrow() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
+        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        list[0] =
+            signedUnder(r, minerKey(0), HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid, address(0xE5C)));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_chainForkChangesDomain() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        vm.chainId(block.chainid + 7); // the same signatures replayed on a forked chain
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_replayedSettlement() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        escrow.settle(jobId, list);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, jobId, JobEscrow.JobStatus.Settled)
+        );
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_receiptReplayedOnAnotherJob() public {
+        bytes32 first = openJob(SALT, 1, LOCKED);
+        bytes32 second = openJob(keccak256("other"), 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(first, 1, 1e18);
+        escrow.settle(first, list);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ReceiptMismatch.selector, 0));
+        escrow.settle(second, list);
+    }
+
+    function test_attack_minerTheHubDidNotAssign() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        // The hub assigned miner 0; miner 1 signs a receipt and reuses miner 0's assignment signature.
+        JobEscrow.SignedReceipt memory assigned = quorum(jobId, 1, 1e18)[0];
+        FogTypes.Receipt memory r = receiptFor(jobId, 1, 1e18, keccak256("output"));
+        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        list[0] = signed(r, 1, 1e18);
+        list[0].assignmentSignature = assigned.assignmentSignature;
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_sameMinerTwiceInQuorum() public {
+        bytes32 jobId = openJob(SALT, 2, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
+        list[1] = list[0];
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.DuplicateMiner.selector, list[0].receipt.miner));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_disagreeingOutputs() public {
+        bytes32 jobId = openJob(SALT, 2, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
+        list[1] = signed(receiptFor(jobId, 1, 1e18, keccak256("cheat")), 1, 1e18);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.OutputMismatch.selector, 1));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_chargeAboveAssignment() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        list[0] = signed(receiptFor(jobId, 0, 5e18, keccak256("output")), 0, 4e18);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ChargeAboveAssignment.selector, 0, 5e18, 4e18));
+        escrow.settle(jobId, list);
+    }
+
+    function test_attack_paymentAboveLocked() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        // 100e18 charged + 5% commission exceeds the 100e18 locked.
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 100e18);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.PaymentExceedsLocked.selector, 105e18, LOCKED));
+        escrow.settle(jobId, list);
+    }
+
+    function test_settleRejectsWrongCountTimesAndDeadline() public {
+        bytes32 jobId = openJob(SALT, 2, LOCKED);
+        JobEscrow.SignedReceipt[] memory one = quorum(jobId, 1, 1e18);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongReceiptCount.selector, 1, uint8(2)));
+        escrow.settle(jobId, one);
+
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
+        FogTypes.Receipt memory r = list[0].receipt;
+        (r.startedAt, r.endedAt) = (r.endedAt, r.startedAt);
+        list[0] = signed(r, 0, 1e18);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidTimes.selector, 0));
+        escrow.settle(jobId, list);
+
+        JobEscrow.SignedReceipt[] memory good = quorum(jobId, 2, 1e18);
+        uint40 deadline = escrow.getJob(jobId).deadline;
+        vm.warp(block.timestamp + 1 days + 1);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.DeadlinePassed.selector, deadline));
+        escrow.settle(jobId, good);
+
+        bytes32 unknown = keccak256("nope");
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, unknown, JobEscrow.JobStatus.None)
+        );
+        escrow.settle(unknown, good);
+    }
+
+    function test_attack_signerRotationVoidsOldAssignments() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        vm.prank(operator);
+        registry.setSigner(hub, address(0x5161));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        escrow.settle(jobId, list);
+    }
+
+    // ---------------------------------------------------------------- refund
+
+    function test_refundAfterDeadlineByBuyer() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        uint256 before = token.balanceOf(buyer);
+        vm.warp(block.timestamp + 1 days + 1);
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.JobRefunded(jobId, buyer, LOCKED);
+        vm.prank(buyer);
+        escrow.refund(jobId);
+        assertEq(token.balanceOf(buyer), before + LOCKED);
+        assertTrue(escrow.getJob(jobId).status == JobEscrow.JobStatus.Refunded);
+    }
+
+    function test_attack_refundBeforeDeadline() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.DeadlineNotReached.selector, escrow.getJob(jobId).deadline)
+        );
+        vm.prank(buyer);
+        escrow.refund(jobId);
+    }
+
+    function test_attack_refundBySomeoneElse() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        vm.warp(block.timestamp + 1 days + 1);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotBuyer.selector, operator));
+        vm.prank(operator);
+        escrow.refund(jobId);
+    }
+
+    function test_attack_refundAfterSettle() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        escrow.settle(jobId, quorum(jobId, 1, 1e18));
+        vm.warp(block.timestamp + 1 days + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, jobId, JobEscrow.JobStatus.Settled)
+        );
+        vm.prank(buyer);
+        escrow.refund(jobId);
+    }
+
+    function test_attack_settleAfterRefund() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        vm.warp(block.timestamp + 1 days + 1);
+        vm.prank(buyer);
+        escrow.refund(jobId);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, jobId, JobEscrow.JobStatus.Refunded)
+        );
+        escrow.settle(jobId, list);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, jobId, JobEscrow.JobStatus.Refunded)
+        );
+        vm.prank(buyer);
+        escrow.refund(jobId);
+    }
+
+    // -------------------------------------------------------- administration
+
+    function test_initializeOnlyOnceAndNotOnImplementation() public {
+        vm.expectRevert(Initializable.InvalidInitialization.selector);
+        escrow.initialize(token, IHubRegistry(address(registry)), address(timelock));
+        JobEscrow impl = new JobEscrow();
+        vm.expectRevert(Initializable.InvalidInitialization.selector);
+        impl.initialize(token, IHubRegistry(address(registry)), address(timelock));
+    }
+
+    function test_initializeRejectsZeroAddresses() public {
+        address impl = address(new JobEscrow());
+        vm.expectRevert(JobEscrow.ZeroAddress.selector);
+        new ERC1967Proxy(
+            impl,
+            abi.encodeCall(
+                JobEscrow.initialize, (IERC20(address(0)), IHubRegistry(address(registry)), address(timelock))
+            )
+        );
+    }
+
+    function test_attack_upgradeByAnyoneButTimelock() public {
+        address impl = address(new JobEscrow());
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotTimelock.selector, operator));
+        vm.prank(operator);
+        escrow.upgradeToAndCall(impl, "");
+    }
+
+    function test_viewsMatchHandComputedHashes() public {
+        FogTypes.Receipt memory r = receiptFor(keccak256("j"), 0, 3, keccak256("o"));
+        assertEq(escrow.hashReceipt(r), receiptStructHash(r));
+        FogTypes.Assignment memory a = FogTypes.Assignment(r.jobId, r.specHash, r.hub, r.miner, 3);
+        assertEq(escrow.hashAssignment(a), assignmentStructHash(r, 3));
+        assertEq(escrow.domainSeparator(), domainSeparator(block.chainid, address(escrow)));
+        assertEq(
+            escrow.typedDataDigest(bytes32(uint256(1))), digest(escrow.domainSeparator(), bytes32(uint256(1)))
+        );
+        (IERC20 t, IHubRegistry reg, address tl) = escrow.wiring();
+        assertEq(address(t), address(token));
+        assertEq(address(reg), address(registry));
+        assertEq(tl, address(timelock));
+    }
+}
