@@ -278,6 +278,12 @@ abstract contract FogFixture is PRBTest {
 
     /// @dev Runs one proposal through a real vote: propose, vote for, queue, wait, execute.
     function passProposal(address target, bytes memory data, string memory description) internal {
+        queueProposal(target, data, description);
+        executeProposal(target, data, description);
+    }
+
+    /// @dev Proposes, votes for, queues, and waits out the timelock; `executeProposal` finishes.
+    function queueProposal(address target, bytes memory data, string memory description) internal {
         (address[] memory targets, uint256[] memory values, bytes[] memory calldatas) = single(target, data);
         vm.prank(voter);
         uint256 id = governor.propose(targets, values, calldatas, description);
@@ -287,6 +293,10 @@ abstract contract FogFixture is PRBTest {
         vm.warp(block.timestamp + VOTING_PERIOD + 1);
         governor.queue(targets, values, calldatas, keccak256(bytes(description)));
         vm.warp(block.timestamp + TIMELOCK_DELAY + 1);
+    }
+
+    function executeProposal(address target, bytes memory data, string memory description) internal {
+        (address[] memory targets, uint256[] memory values, bytes[] memory calldatas) = single(target, data);
         governor.execute(targets, values, calldatas, keccak256(bytes(description)));
     }
 
