@@ -366,6 +366,13 @@ contract JobEscrow is Initializable, UUPSUpgradeable, EIP712Upgradeable {
         return receipt.hash();
     }
 
+    /// @notice EIP-712 struct hash of a job spec: the `specHash` a buyer opens a job with.
+    /// @param spec The job spec.
+    /// @return The struct hash.
+    function hashJobSpec(FogTypes.JobSpec calldata spec) external pure returns (bytes32) {
+        return FogTypes.hash(spec);
+    }
+
     /// @notice EIP-712 struct hash of an assignment, as settlement computes it.
     /// @param assignment The assignment.
     /// @return The struct hash.
