@@ -6,7 +6,7 @@ SHELL := /bin/bash
 FORGE := contracts/tools/forge
 CARGO_FLAGS := --workspace --locked
 
-.PHONY: all setup build lint fmt test test-contracts test-rust demo clean
+.PHONY: all setup build lint fmt artifacts test test-contracts test-rust demo clean
 
 all: build
 
@@ -30,9 +30,15 @@ fmt: setup
 	cargo fmt --all
 	$(FORGE) fmt
 
-## test-contracts: forge unit, fuzz and invariant tests
+## artifacts: refresh the committed ABI + bytecode the Rust bindings read
+artifacts: setup
+	$(FORGE) build
+	cd contracts && node tools/artifacts.js
+
+## test-contracts: forge unit, fuzz and invariant tests; committed artifacts match the sources
 test-contracts: setup
 	$(FORGE) test
+	cd contracts && node tools/artifacts.js --check
 
 ## test-rust: every Rust test (unit, property, cross-process)
 test-rust: setup

@@ -8,6 +8,8 @@
 //! - [`output`]: the deterministic output archive and its sha256;
 //! - [`wire`]: versioned hub↔miner messages.
 
+pub mod contracts;
+pub mod deploy;
 pub mod output;
 mod signature_hex;
 pub mod signing;

@@ -1,6 +1,8 @@
 //! Harness for Fog's cross-process tests: finds the workspace's binaries and
 //! the repository's files, so tests drive the real programs.
 
+pub mod devnet;
+
 use std::path::{Path, PathBuf};
 
 /// Why a test fixture could not be found.

@@ -1,0 +1,338 @@
+//! Deploys and wires the whole contract system on any JSON-RPC chain, and
+//! describes the result as a [`Deployment`] (written to JSON for the hub,
+//! miners and CLI to read).
+//!
+//! Order: token → timelock → governor (proposer and canceller on the
+//! timelock; the deployer renounces its admin role) → wallet beacon owned by
+//! the timelock → treasury proxy → registry proxy → treasury bound to the
+//! registry → escrow proxy. The registry's initialiser refuses an unbonding
+//! period that does not outlast a whole vote. The wiring is read back and
+//! checked before the deployment is returned.
+
+use std::path::Path;
+
+use alloy::primitives::aliases::U48;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::TransactionReceipt;
+use alloy::sol_types::SolCall;
+use serde::{Deserialize, Serialize};
+
+use crate::contracts::{
+    beacon::UpgradeableBeacon, dao_treasury::DaoTreasury, fog_governor::FogGovernor,
+    fog_token::FogToken, hub_registry::HubRegistry, hub_wallet::HubWallet, job_escrow::JobEscrow,
+    proxy::ERC1967Proxy, timelock::TimelockController,
+};
+
+/// Why a deployment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{step}: {source}")]
+    Contract {
+        step: &'static str,
+        #[source]
+        source: alloy::contract::Error,
+    },
+    #[error("{step}: waiting for the transaction: {source}")]
+    Pending {
+        step: &'static str,
+        #[source]
+        source: alloy::providers::PendingTransactionError,
+    },
+    #[error("{step}: transaction {tx} reverted")]
+    Reverted { step: &'static str, tx: B256 },
+    #[error("reading the chain id: {0}")]
+    Rpc(#[from] alloy::transports::TransportError),
+    #[error("after deployment, {0} is not wired as expected")]
+    Miswired(&'static str),
+    #[error("deployment file {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+/// Settings of a deployment. Durations are seconds (the token's clock is the timestamp).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployParams {
+    /// Receives the whole token supply.
+    pub token_holder: Address,
+    pub token_supply: U256,
+    pub voting_delay: u64,
+    pub voting_period: u32,
+    pub proposal_threshold: U256,
+    /// Percent of the supply that must take part for a vote to count.
+    pub quorum_percent: u8,
+    pub timelock_delay: u64,
+    pub min_deposit: U256,
+    /// Must exceed voting delay + voting period + timelock delay.
+    pub unbonding_period: u64,
+    /// How long each expropriated deposit stays frozen in the treasury.
+    pub freeze_period: u64,
+    /// Highest hub commission, in basis points.
+    pub max_fee_bps: u16,
+}
+
+impl DeployParams {
+    /// Short periods for a local devnet whose clock the demo and tests move.
+    pub fn devnet(token_holder: Address) -> Self {
+        let unit = U256::from(10u64).pow(U256::from(18u64));
+        Self {
+            token_holder,
+            token_supply: U256::from(1_000_000_000u64) * unit,
+            voting_delay: 60,
+            voting_period: 300,
+            proposal_threshold: U256::ZERO,
+            quorum_percent: 4,
+            timelock_delay: 120,
+            min_deposit: U256::from(10_000u64) * unit,
+            unbonding_period: 3_600,
+            freeze_period: 86_400,
+            max_fee_bps: 2_000,
+        }
+    }
+}
+
+/// Where everything is, on which chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Deployment {
+    pub chain_id: u64,
+    pub token: Address,
+    pub timelock: Address,
+    pub governor: Address,
+    pub wallet_beacon: Address,
+    pub registry: Address,
+    pub treasury: Address,
+    /// The JobEscrow proxy: the EIP-712 verifying contract.
+    pub escrow: Address,
+    /// Block of the last deployment transaction.
+    pub block: u64,
+    pub params: DeployParams,
+}
+
+impl Deployment {
+    /// The EIP-712 domain of this deployment.
+    pub fn domain(&self) -> crate::Eip712Domain {
+        crate::fog_domain(self.chain_id, self.escrow)
+    }
+
+    /// Reads a deployment file.
+    pub fn load(path: &Path) -> Result<Self, DeployError> {
+        let file_err = |reason: String| DeployError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| file_err(e.to_string()))
+    }
+
+    /// Writes a deployment file (atomically: a temporary file renamed over it).
+    pub fn save(&self, path: &Path) -> Result<(), DeployError> {
+        let file_err = |reason: String| DeployError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = serde_json::to_string_pretty(self).map_err(|e| file_err(e.to_string()))?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n").map_err(|e| file_err(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| file_err(e.to_string()))
+    }
+}
+
+async fn confirm<P: Provider>(
+    step: &'static str,
+    call: alloy::contract::CallBuilder<&P, std::marker::PhantomData<impl SolCall>>,
+) -> Result<TransactionReceipt, DeployError> {
+    let pending = call
+        .send()
+        .await
+        .map_err(|source| DeployError::Contract { step, source })?;
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|source| DeployError::Pending { step, source })?;
+    if receipt.status() {
+        Ok(receipt)
+    } else {
+        Err(DeployError::Reverted {
+            step,
+            tx: receipt.transaction_hash,
+        })
+    }
+}
+
+fn contract_err(step: &'static str) -> impl Fn(alloy::contract::Error) -> DeployError {
+    move |source| DeployError::Contract { step, source }
+}
+
+/// Deploys everything from `deployer` (the provider's signing account).
+pub async fn deploy<P: Provider>(
+    provider: &P,
+    deployer: Address,
+    params: &DeployParams,
+) -> Result<Deployment, DeployError> {
+    let chain_id = provider.get_chain_id().await?;
+
+    let token = FogToken::deploy(provider, params.token_holder, params.token_supply)
+        .await
+        .map_err(contract_err("deploy FogToken"))?;
+    let timelock = TimelockController::deploy(
+        provider,
+        U256::from(params.timelock_delay),
+        vec![],
+        vec![Address::ZERO], // anyone may execute a proposal once its delay has passed
+        deployer,
+    )
+    .await
+    .map_err(contract_err("deploy TimelockController"))?;
+    let governor = FogGovernor::deploy(
+        provider,
+        *token.address(),
+        *timelock.address(),
+        U48::from(params.voting_delay),
+        params.voting_period,
+        params.proposal_threshold,
+        U256::from(params.quorum_percent),
+    )
+    .await
+    .map_err(contract_err("deploy FogGovernor"))?;
+    let proposer = timelock
+        .PROPOSER_ROLE()
+        .call()
+        .await
+        .map_err(contract_err("read PROPOSER_ROLE"))?;
+    let canceller = timelock
+        .CANCELLER_ROLE()
+        .call()
+        .await
+        .map_err(contract_err("read CANCELLER_ROLE"))?;
+    let admin = timelock
+        .DEFAULT_ADMIN_ROLE()
+        .call()
+        .await
+        .map_err(contract_err("read DEFAULT_ADMIN_ROLE"))?;
+    confirm(
+        "grant proposer role to the governor",
+        timelock.grantRole(proposer, *governor.address()),
+    )
+    .await?;
+    confirm(
+        "grant canceller role to the governor",
+        timelock.grantRole(canceller, *governor.address()),
+    )
+    .await?;
+    confirm(
+        "renounce the deployer's timelock admin role",
+        timelock.renounceRole(admin, deployer),
+    )
+    .await?;
+
+    let wallet_impl = HubWallet::deploy(provider)
+        .await
+        .map_err(contract_err("deploy HubWallet"))?;
+    let beacon = UpgradeableBeacon::deploy(provider, *wallet_impl.address(), *timelock.address())
+        .await
+        .map_err(contract_err("deploy UpgradeableBeacon"))?;
+
+    let treasury_impl = DaoTreasury::deploy(provider)
+        .await
+        .map_err(contract_err("deploy DaoTreasury"))?;
+    let treasury_init = DaoTreasury::initializeCall {
+        token_: *token.address(),
+        timelock_: *timelock.address(),
+        freezePeriod_: params.freeze_period,
+    }
+    .abi_encode();
+    let treasury_proxy =
+        ERC1967Proxy::deploy(provider, *treasury_impl.address(), treasury_init.into())
+            .await
+            .map_err(contract_err("deploy DaoTreasury proxy"))?;
+    let treasury = DaoTreasury::new(*treasury_proxy.address(), provider);
+
+    let registry_impl = HubRegistry::deploy(provider)
+        .await
+        .map_err(contract_err("deploy HubRegistry"))?;
+    let registry_init = HubRegistry::initializeCall {
+        config_: HubRegistry::Config {
+            token: *token.address(),
+            walletBeacon: *beacon.address(),
+            timelock: *timelock.address(),
+            governor: *governor.address(),
+            treasury: *treasury.address(),
+            minDeposit: params.min_deposit,
+            unbondingPeriod: params.unbonding_period,
+            maxFeeBps: params.max_fee_bps,
+        },
+    }
+    .abi_encode();
+    let registry_proxy =
+        ERC1967Proxy::deploy(provider, *registry_impl.address(), registry_init.into())
+            .await
+            .map_err(contract_err("deploy HubRegistry proxy"))?;
+    let registry = HubRegistry::new(*registry_proxy.address(), provider);
+    confirm(
+        "bind the treasury to the registry",
+        treasury.bindRegistry(*registry.address()),
+    )
+    .await?;
+
+    let escrow_impl = JobEscrow::deploy(provider)
+        .await
+        .map_err(contract_err("deploy JobEscrow"))?;
+    let escrow_init = JobEscrow::initializeCall {
+        token_: *token.address(),
+        registry_: *registry.address(),
+        timelock_: *timelock.address(),
+    }
+    .abi_encode();
+    let escrow_proxy = ERC1967Proxy::deploy(provider, *escrow_impl.address(), escrow_init.into())
+        .await
+        .map_err(contract_err("deploy JobEscrow proxy"))?;
+    let escrow = JobEscrow::new(*escrow_proxy.address(), provider);
+
+    // Read the wiring back: a deployment that does not hold together is an error, not a file.
+    let wiring = escrow
+        .wiring()
+        .call()
+        .await
+        .map_err(contract_err("read escrow wiring"))?;
+    if wiring.token != *token.address()
+        || wiring.registry != *registry.address()
+        || wiring.timelock != *timelock.address()
+    {
+        return Err(DeployError::Miswired("JobEscrow"));
+    }
+    let treasury_wiring = treasury
+        .wiring()
+        .call()
+        .await
+        .map_err(contract_err("read treasury wiring"))?;
+    if treasury_wiring.registry != *registry.address()
+        || treasury_wiring.timelock != *timelock.address()
+    {
+        return Err(DeployError::Miswired("DaoTreasury"));
+    }
+    let still_admin = timelock
+        .hasRole(admin, deployer)
+        .call()
+        .await
+        .map_err(contract_err("read timelock roles"))?;
+    if still_admin {
+        return Err(DeployError::Miswired(
+            "TimelockController (deployer still admin)",
+        ));
+    }
+
+    let block = provider.get_block_number().await?;
+    Ok(Deployment {
+        chain_id,
+        token: *token.address(),
+        timelock: *timelock.address(),
+        governor: *governor.address(),
+        wallet_beacon: *beacon.address(),
+        registry: *registry.address(),
+        treasury: *treasury.address(),
+        escrow: *escrow.address(),
+        block,
+        params: params.clone(),
+    })
+}

@@ -1,0 +1,187 @@
+//! A local chain for cross-process tests and benchmarks: anvil (the npm-installed
+//! native binary) with the whole contract system deployed by fog-protocol's deployer.
+
+use alloy::network::EthereumWallet;
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, ensure};
+use fog_protocol::contracts::{
+    fog_token::FogToken, hub_registry::HubRegistry, job_escrow::JobEscrow,
+};
+use fog_protocol::deploy::{DeployParams, Deployment, deploy};
+
+/// Path of the anvil binary installed by `make setup`.
+pub fn anvil_path() -> std::path::PathBuf {
+    crate::repo_root().join("contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+}
+
+/// A running anvil with Fog deployed; anvil stops when this is dropped.
+#[derive(Debug)]
+pub struct Devnet {
+    pub anvil: AnvilInstance,
+    pub deployment: Deployment,
+    /// anvil's funded development keys; key 0 deployed and holds the supply.
+    pub keys: Vec<PrivateKeySigner>,
+}
+
+impl Devnet {
+    /// Starts anvil and deploys the contracts with devnet parameters.
+    pub async fn start() -> anyhow::Result<Self> {
+        let path = anvil_path();
+        ensure!(
+            path.is_file(),
+            "anvil not found at {}: run `make setup`",
+            path.display()
+        );
+        let anvil = Anvil::at(path).try_spawn().context("starting anvil")?;
+        let keys: Vec<PrivateKeySigner> = anvil
+            .keys()
+            .iter()
+            .cloned()
+            .map(PrivateKeySigner::from)
+            .collect();
+        let deployer = keys[0].clone();
+        let provider = provider_for(&anvil, &deployer);
+        let deployment = deploy(
+            &provider,
+            deployer.address(),
+            &DeployParams::devnet(deployer.address()),
+        )
+        .await
+        .context("deploying the contracts")?;
+        Ok(Self {
+            anvil,
+            deployment,
+            keys,
+        })
+    }
+
+    /// A provider that signs with `key`.
+    pub fn provider(&self, key: &PrivateKeySigner) -> DynProvider {
+        provider_for(&self.anvil, key)
+    }
+
+    /// The account holding the token supply.
+    pub fn treasury_key(&self) -> &PrivateKeySigner {
+        &self.keys[0]
+    }
+
+    /// Sends `amount` tokens from the supply holder to `to`.
+    pub async fn fund(&self, to: Address, amount: U256) -> anyhow::Result<()> {
+        let token = FogToken::new(self.deployment.token, self.provider(self.treasury_key()));
+        mined(
+            token
+                .transfer(to, amount)
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+        )?;
+        Ok(())
+    }
+
+    /// Registers a hub operated by `operator`, signing assignments with `signer`.
+    pub async fn register_hub(
+        &self,
+        operator: &PrivateKeySigner,
+        signer: Address,
+        fee_bps: u16,
+    ) -> anyhow::Result<(Address, TransactionReceipt)> {
+        let deposit = self.deployment.params.min_deposit;
+        self.fund(operator.address(), deposit).await?;
+        let provider = self.provider(operator);
+        let token = FogToken::new(self.deployment.token, &provider);
+        mined(
+            token
+                .approve(self.deployment.registry, deposit)
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+        )?;
+        let registry = HubRegistry::new(self.deployment.registry, &provider);
+        let receipt = mined(
+            registry
+                .register(signer, fee_bps, "http://127.0.0.1:8040".into(), deposit)
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+        )?;
+        let hub = receipt
+            .decoded_log::<HubRegistry::HubRegistered>()
+            .context("no HubRegistered event")?
+            .hub;
+        Ok((hub, receipt))
+    }
+
+    /// Opens a job as `buyer` (approve + open); returns the job id and the open transaction's receipt.
+    pub async fn open_job(
+        &self,
+        buyer: &PrivateKeySigner,
+        salt: B256,
+        hub: Address,
+        spec_hash: B256,
+        replicas: u8,
+        max_payment: U256,
+        deadline: u64,
+    ) -> anyhow::Result<(B256, TransactionReceipt)> {
+        let provider = self.provider(buyer);
+        let token = FogToken::new(self.deployment.token, &provider);
+        mined(
+            token
+                .approve(self.deployment.escrow, max_payment)
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+        )?;
+        let escrow = JobEscrow::new(self.deployment.escrow, &provider);
+        let receipt = mined(
+            escrow
+                .open(salt, hub, spec_hash, deadline, replicas, max_payment)
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+        )?;
+        let job_id = escrow.jobIdFor(buyer.address(), salt).call().await?;
+        Ok((job_id, receipt))
+    }
+
+    /// Token balance of `who`.
+    pub async fn balance(&self, who: Address) -> anyhow::Result<U256> {
+        let token = FogToken::new(self.deployment.token, self.provider(self.treasury_key()));
+        Ok(token.balanceOf(who).call().await?)
+    }
+
+    /// The chain's latest block timestamp.
+    pub async fn now(&self) -> anyhow::Result<u64> {
+        let provider = self.provider(self.treasury_key());
+        let block = provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await?
+            .context("no latest block")?;
+        Ok(block.header.timestamp)
+    }
+}
+
+fn provider_for(anvil: &AnvilInstance, key: &PrivateKeySigner) -> DynProvider {
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key.clone()))
+        .connect_http(anvil.endpoint_url())
+        .erased()
+}
+
+/// Fails unless the transaction succeeded.
+pub fn mined(receipt: TransactionReceipt) -> anyhow::Result<TransactionReceipt> {
+    ensure!(
+        receipt.status(),
+        "transaction {} reverted",
+        receipt.transaction_hash
+    );
+    Ok(receipt)
+}
