@@ -31,7 +31,7 @@ pub enum DeployError {
     Contract {
         step: &'static str,
         #[source]
-        source: alloy::contract::Error,
+        source: Box<alloy::contract::Error>,
     },
     #[error("{step}: waiting for the transaction: {source}")]
     Pending {
@@ -142,10 +142,10 @@ async fn confirm<P: Provider>(
     step: &'static str,
     call: alloy::contract::CallBuilder<&P, std::marker::PhantomData<impl SolCall>>,
 ) -> Result<TransactionReceipt, DeployError> {
-    let pending = call
-        .send()
-        .await
-        .map_err(|source| DeployError::Contract { step, source })?;
+    let pending = call.send().await.map_err(|source| DeployError::Contract {
+        step,
+        source: Box::new(source),
+    })?;
     let receipt = pending
         .get_receipt()
         .await
@@ -161,7 +161,10 @@ async fn confirm<P: Provider>(
 }
 
 fn contract_err(step: &'static str) -> impl Fn(alloy::contract::Error) -> DeployError {
-    move |source| DeployError::Contract { step, source }
+    move |source| DeployError::Contract {
+        step,
+        source: Box::new(source),
+    }
 }
 
 /// Deploys everything from `deployer` (the provider's signing account).
