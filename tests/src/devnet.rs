@@ -18,6 +18,16 @@ pub fn anvil_path() -> std::path::PathBuf {
     crate::repo_root().join("contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 }
 
+/// What a buyer locks a job under.
+#[derive(Clone, Copy, Debug)]
+pub struct JobTerms {
+    pub hub: Address,
+    pub spec_hash: B256,
+    pub replicas: u8,
+    pub max_payment: U256,
+    pub deadline: u64,
+}
+
 /// A running anvil with Fog deployed; anvil stops when this is dropped.
 #[derive(Debug)]
 pub struct Devnet {
@@ -123,12 +133,15 @@ impl Devnet {
         &self,
         buyer: &PrivateKeySigner,
         salt: B256,
-        hub: Address,
-        spec_hash: B256,
-        replicas: u8,
-        max_payment: U256,
-        deadline: u64,
+        terms: &JobTerms,
     ) -> anyhow::Result<(B256, TransactionReceipt)> {
+        let JobTerms {
+            hub,
+            spec_hash,
+            replicas,
+            max_payment,
+            deadline,
+        } = *terms;
         let provider = self.provider(buyer);
         let token = FogToken::new(self.deployment.token, &provider);
         mined(

@@ -10,7 +10,7 @@ use fog_protocol::deploy::Deployment;
 use fog_protocol::{
     Assignment, EnvVar, FogStruct, InputBlob, JobSpec, Placement, Receipt, Resources, Signed,
 };
-use fog_tests::devnet::{Devnet, mined};
+use fog_tests::devnet::{Devnet, JobTerms, mined};
 
 fn ether(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
