@@ -153,11 +153,13 @@ async fn receipts_signed_in_rust_settle_on_chain() {
         .open_job(
             &buyer,
             B256::repeat_byte(0x5a),
-            hub,
-            job_spec.spec_hash(),
-            2,
-            ether(10),
-            now + 3_600,
+            &JobTerms {
+                hub,
+                spec_hash: job_spec.spec_hash(),
+                replicas: 2,
+                max_payment: ether(10),
+                deadline: now + 3_600,
+            },
         )
         .await
         .unwrap();
