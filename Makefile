@@ -6,7 +6,7 @@ SHELL := /bin/bash
 FORGE := contracts/tools/forge
 CARGO_FLAGS := --workspace --locked
 
-.PHONY: all setup build lint fmt artifacts test test-contracts test-rust demo clean
+.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table test test-contracts test-rust demo clean
 
 all: build
 
@@ -35,10 +35,18 @@ artifacts: setup
 	$(FORGE) build
 	cd contracts && node tools/artifacts.js
 
-## test-contracts: forge unit, fuzz and invariant tests; committed artifacts match the sources
+## test-contracts: forge unit, fuzz and invariant tests; gas snapshots and artifacts match
 test-contracts: setup
-	$(FORGE) test
+	FORGE_SNAPSHOT_CHECK=true $(FORGE) test
 	cd contracts && node tools/artifacts.js --check
+
+## gas-snapshot: refresh contracts/snapshots/ after a deliberate gas change
+gas-snapshot: setup
+	$(FORGE) test --match-contract GasTest
+
+## gas-table: whole-transaction gas per operation on a live anvil (docs/gas.md)
+gas-table: setup
+	cargo run --locked --release -p fog-tests --bin gas-table
 
 ## test-rust: every Rust test (unit, property, cross-process)
 test-rust: setup

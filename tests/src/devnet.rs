@@ -183,7 +183,9 @@ impl Devnet {
 }
 
 fn provider_for(anvil: &AnvilInstance, key: &PrivateKeySigner) -> DynProvider {
+    // Several providers may sign for one key: ask the chain for each nonce rather than cache it.
     ProviderBuilder::new()
+        .with_simple_nonce_management()
         .wallet(EthereumWallet::from(key.clone()))
         .connect_http(anvil.endpoint_url())
         .erased()
