@@ -6,7 +6,7 @@ SHELL := /bin/bash
 FORGE := contracts/tools/forge
 CARGO_FLAGS := --workspace --locked
 
-.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table test test-contracts test-rust demo clean
+.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table test-deep test test-contracts test-rust demo clean
 
 all: build
 
@@ -37,8 +37,13 @@ artifacts: setup
 
 ## test-contracts: forge unit, fuzz and invariant tests; gas snapshots and artifacts match
 test-contracts: setup
-	FORGE_SNAPSHOT_CHECK=true $(FORGE) test
+	@mkdir -p .fog
+	FORGE_SNAPSHOT_CHECK=true $(FORGE) test 2>&1 | tee .fog/forge-test.log
 	cd contracts && node tools/artifacts.js --check
+
+## test-deep: the long fuzz and invariant profile (20,000 fuzz runs, 1,024 x 256 invariant)
+test-deep: setup
+	FOUNDRY_PROFILE=deep $(FORGE) test
 
 ## gas-snapshot: refresh contracts/snapshots/ after a deliberate gas change
 gas-snapshot: setup
@@ -50,11 +55,13 @@ gas-table: setup
 
 ## test-rust: every Rust test (unit, property, cross-process)
 test-rust: setup
+	@mkdir -p .fog
 	cargo build $(CARGO_FLAGS) --bins
-	cargo test $(CARGO_FLAGS)
+	cargo test $(CARGO_FLAGS) 2>&1 | tee .fog/cargo-test.log
 
-## test: everything CI checks
+## test: everything CI checks, closing with one "total: N passed, M failed" line
 test: setup lint test-contracts test-rust
+	@deploy/dev/test-summary.sh .fog/forge-test.log .fog/cargo-test.log
 
 ## demo: the whole marketplace on a local devnet
 demo: setup

@@ -10,13 +10,14 @@ two miners, run a real buyer job, settle its receipt on chain, show balances
 move, then blacklist a cheating hub through a DAO vote.
 
 Not there yet, so the demo cannot run:
-  - contracts: FogToken exists; HubRegistry/HubWallet, JobEscrow, DAO and
-    DaoTreasury do not (contracts issue)
   - miner executor and agent (miner issue)
   - hub service (hub issue)
   - the fog CLI, settlement and this script's steps (end-to-end issue)
 
 What runs today: `make test` (protocol types, EIP-712 hashing and signing,
-deterministic output archives, wire messages, FogToken, binaries' --help).
+deterministic output archives, wire messages, the contracts with their unit,
+attack, fuzz, invariant and upgrade tests, Rust/Solidity parity on a live
+anvil) and `make gas-table` (deploys everything on anvil and runs jobs and a
+DAO blacklist vote through the real contracts).
 MSG
 exit 1
