@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IGovernor} from "@openzeppelin/contracts/governance/IGovernor.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
+import {BeaconProxy} from "@openzeppelin/contracts/proxy/beacon/BeaconProxy.sol";
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {HubRegistry} from "../src/HubRegistry.sol";
@@ -204,6 +205,15 @@ contract HubRegistryTest is FogFixture {
         HubWallet(hub).withdrawEarnings(address(0), 0);
         vm.stopPrank();
         assertEq(token.balanceOf(hub), MIN_DEPOSIT);
+    }
+
+    function test_walletInitializeRejectsZeroAddresses() public {
+        bytes memory init = abi.encodeCall(HubWallet.initialize, (HubRegistry(address(0)), token, 1));
+        vm.expectRevert(HubWallet.ZeroAddress.selector);
+        new BeaconProxy(address(walletBeacon), init);
+        HubWallet impl = new HubWallet();
+        vm.expectRevert(Initializable.InvalidInitialization.selector);
+        impl.initialize(registry, token, 1);
     }
 
     function test_attack_walletMovesOnlyOnRegistryWord() public {
