@@ -10,7 +10,8 @@ two miners, run a real buyer job, settle its receipt on chain, show balances
 move, then blacklist a cheating hub through a DAO vote.
 
 Not there yet, so the demo cannot run:
-  - miner executor and agent (miner issue)
+  - miner executor (Docker sandbox) and agent (miner issue; keys, policy
+    and admission exist)
   - hub service (hub issue)
   - the fog CLI, settlement and this script's steps (end-to-end issue)
 
