@@ -287,6 +287,28 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The whole host, always available, no price floor, no network: what
+    /// `fog-miner exec` runs under when given no configuration.
+    pub fn whole_host(host: &HostResources) -> Self {
+        Self {
+            capacity: Resources {
+                cpuMillicores: host.cpu_millicores,
+                memoryBytes: host.memory_bytes,
+                diskBytes: host.disk_bytes,
+                gpuCount: host.gpus,
+            },
+            region: String::new(),
+            labels: Vec::new(),
+            allow_network: false,
+            availability: Availability::new(Vec::new()),
+            max_load_per_core: None,
+            rate: PriceRate {
+                per_core_hour: U256::ZERO,
+                per_gib_hour: U256::ZERO,
+            },
+        }
+    }
+
     /// The least a job with these resources and duration must pay this miner.
     pub fn floor_for(&self, resources: &Resources, seconds: u64) -> U256 {
         self.rate.cost(resources, seconds)

@@ -4,12 +4,22 @@
 //! - [`schedule`]: availability windows in the miner's time zone;
 //! - [`pricing`]: the price floor, outright or from the electricity bill;
 //! - [`admission`]: whether to take a job, and a capacity ledger that never overcommits;
+//! - [`executor`]: runs a job in the Docker sandbox and reports what it used;
+//! - [`jobfs`]: each job's own size-limited file system;
+//! - [`metering`]: exact CPU time and peak memory from a cgroup of the job's own;
+//! - [`runner`]: admission, the run and the signed receipt, several jobs at once;
 //! - [`host`]: what the machine has;
+//! - [`local`]: local mode (`fog-miner exec`): inputs, the self-stated assignment;
 //! - [`keys`]: the miner's encrypted key.
 
 pub mod admission;
 pub mod config;
+pub mod executor;
 pub mod host;
+pub mod jobfs;
 pub mod keys;
+pub mod local;
+pub mod metering;
 pub mod pricing;
+pub mod runner;
 pub mod schedule;

@@ -1,5 +1,5 @@
-//! `fog-miner`: the miner agent. Keys and the offer policy work today; the
-//! executor and the hub connection land with the rest of the miner issue.
+//! `fog-miner`: the miner agent. Keys, the offer policy and local runs
+//! (`exec`) work today; the hub connection lands with the hub.
 
 #![allow(clippy::print_stdout)] // a command-line tool: addresses and reports go to stdout
 
@@ -33,6 +33,49 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run one job locally through the sandbox and print its signed receipt (JSON).
+    ///
+    /// Logs go to stderr as they come; the output files are unpacked into --out.
+    Exec(Box<ExecArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    /// The job spec (JSON, as a buyer signs it).
+    spec: PathBuf,
+    /// An input file; matched to the spec's inputs by its sha256. Repeat for each input.
+    #[arg(long = "input", value_name = "FILE")]
+    inputs: Vec<PathBuf>,
+    /// Directory to unpack the job's output into (absent or empty).
+    #[arg(long)]
+    out: PathBuf,
+    /// The miner's keystore; or `keystore` from --config.
+    #[arg(long)]
+    keystore: Option<PathBuf>,
+    /// File holding the keystore password; else FOG_MINER_KEY_PASSWORD.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Miner configuration: admission (capacity, windows, floor) then applies as for a hub's job.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Where job file systems are made; default: the config's work_dir, else /var/lib/fog-miner/jobs.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Job id for the receipt; default: the spec hash.
+    #[arg(long)]
+    job_id: Option<fog_protocol::B256>,
+    /// Hub named in the receipt; default: the zero address.
+    #[arg(long)]
+    hub: Option<fog_protocol::Address>,
+    /// Most the job may charge, in base units; default: maxPayment / replicas.
+    #[arg(long)]
+    max_charge: Option<fog_protocol::U256>,
+    /// Chain id of the EIP-712 domain the receipt is signed under.
+    #[arg(long, default_value_t = 31_337)]
+    chain_id: u64,
+    /// JobEscrow address of that domain; default: the zero address.
+    #[arg(long, default_value_t = fog_protocol::Address::ZERO)]
+    escrow: fog_protocol::Address,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,7 +106,18 @@ fn password(file: Option<&Path>) -> anyhow::Result<String> {
 }
 
 fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FOG_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     match Cli::parse().command {
+        Command::Exec(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(exec(*args))?;
+        }
         Command::Key {
             action:
                 KeyAction::New {
@@ -103,5 +157,106 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }
+    Ok(())
+}
+
+/// `fog-miner exec`: see [`ExecArgs`].
+async fn exec(args: ExecArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+
+    use fog_miner::admission::Conditions;
+    use fog_miner::executor::{Executor, ExecutorConfig};
+    use fog_miner::local;
+    use fog_miner::runner::Runner;
+
+    let config = args.config.as_deref().map(MinerConfig::load).transpose()?;
+    let spec = local::read_spec(&args.spec)?;
+    let inputs = local::match_inputs(&spec, &args.inputs)?;
+    if args.out.exists()
+        && std::fs::read_dir(&args.out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        anyhow::bail!(
+            "--out {}: exists and is not an empty directory",
+            args.out.display()
+        );
+    }
+    let keystore = args
+        .keystore
+        .clone()
+        .or_else(|| config.as_ref().map(|c| c.keystore.clone()))
+        .context("no key: pass --keystore (or --config with a keystore)")?;
+    let key = keys::open(&keystore, &password(args.password_file.as_deref())?)?;
+    let work_dir = args
+        .work_dir
+        .clone()
+        .or_else(|| config.as_ref().map(|c| c.work_dir.clone()))
+        .unwrap_or_else(|| PathBuf::from("/var/lib/fog-miner/jobs"));
+    let host = HostResources::detect(&work_dir)?;
+    let policy = match &config {
+        Some(cfg) => cfg.policy(&host)?,
+        None => fog_miner::config::Policy::whole_host(&host),
+    };
+    let mut exec_config = ExecutorConfig::new(work_dir);
+    exec_config.allow_network = policy.allow_network;
+    let executor = Executor::connect(exec_config)
+        .await
+        .context("connecting to the Docker engine")?;
+    let runner = Runner::new(
+        executor,
+        policy,
+        key,
+        fog_protocol::fog_domain(args.chain_id, args.escrow),
+    );
+    let assignment = local::local_assignment(
+        &spec,
+        runner.address(),
+        args.job_id,
+        args.hub,
+        args.max_charge,
+    );
+    let at = Conditions {
+        now: chrono::Utc::now(),
+        load_per_core: fog_miner::host::load_per_core().unwrap_or(0.0),
+    };
+    let admitted = runner.admit(assignment, spec, at)?;
+
+    let (log_tx, mut log_rx) = tokio::sync::mpsc::channel(64);
+    let printer = tokio::spawn(async move {
+        let mut stderr = std::io::stderr();
+        while let Some(chunk) = log_rx.recv().await {
+            let chunk: fog_miner::executor::LogChunk = chunk;
+            // Best effort: a closed stderr must not fail the job.
+            let _ = stderr.write_all(&chunk.data);
+        }
+    });
+    let finished = runner.run(admitted, &inputs, Some(log_tx)).await?;
+    let _ = printer.await;
+
+    let outcome = &finished.outcome;
+    let archive = std::fs::File::open(&outcome.output_archive)
+        .with_context(|| format!("opening {}", outcome.output_archive.display()))?;
+    let unpacked =
+        fog_protocol::output::unpack_archive(std::io::BufReader::new(archive), &args.out);
+    std::fs::remove_file(&outcome.output_archive)
+        .with_context(|| format!("removing {}", outcome.output_archive.display()))?;
+    unpacked.with_context(|| format!("unpacking the output into {}", args.out.display()))?;
+
+    let report = serde_json::json!({
+        "receipt": finished.receipt,
+        "outcome": {
+            "exitCode": outcome.exit_code,
+            "timedOut": outcome.timed_out,
+            "oomKilled": outcome.oom_killed,
+            "diskFull": outcome.disk_full,
+            "logsTruncated": outcome.logs_truncated,
+            "wallTimeMs": u64::try_from(outcome.wall_time.as_millis()).unwrap_or(u64::MAX),
+            "cpuTimeMs": outcome.cpu_time_ms,
+            "peakMemoryBytes": outcome.peak_memory_bytes,
+            "outputBytes": outcome.output.size,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! fog-protocol: the one home of every type that crosses a process or chain
 //! boundary in Fog.
 //!
+//! - [`charge`]: the pro-rata charge of a run under an assignment;
 //! - [`types`]: the EIP-712 structs [`JobSpec`], [`Assignment`], [`Receipt`]
 //!   (declared once with `sol!`, shared in layout with the contracts);
 //! - [`signing`]: the EIP-712 domain, hashing, signing and recovery;
@@ -8,6 +9,7 @@
 //! - [`output`]: the deterministic output archive and its sha256;
 //! - [`wire`]: versioned hub↔miner messages.
 
+pub mod charge;
 pub mod contracts;
 pub mod deploy;
 pub mod output;

@@ -36,6 +36,12 @@ pub enum OutputError {
     ChangedWhileReading { path: PathBuf },
     #[error("writing the archive: {0}")]
     Write(#[source] io::Error),
+    #[error("reading the archive: {0}")]
+    Read(#[source] io::Error),
+    #[error("archive entry {path:?}: {reason}")]
+    UnsafeEntry { path: String, reason: &'static str },
+    #[error("{0} exists and is not an empty directory; refusing to unpack over it")]
+    NotEmpty(PathBuf),
 }
 
 /// The identity of an archive: its sha256 and length in bytes.
@@ -48,6 +54,21 @@ pub struct ArchiveDigest {
 /// sha256 of bytes, as the protocol's hashes of blobs and archives are taken.
 pub fn sha256(bytes: &[u8]) -> B256 {
     B256::from(<[u8; 32]>::from(Sha256::digest(bytes)))
+}
+
+/// sha256 of everything `reader` yields, read in blocks (inputs may be large).
+pub fn sha256_reader<R: Read>(mut reader: R) -> io::Result<B256> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(B256::from(<[u8; 32]>::from(hasher.finalize())))
 }
 
 /// Writes the deterministic archive of `dir` to `out` and returns its digest.
@@ -115,6 +136,68 @@ pub fn write_archive<W: Write>(dir: &Path, out: W) -> Result<ArchiveDigest, Outp
 /// The digest of `dir`'s archive, without keeping the archive.
 pub fn archive_digest(dir: &Path) -> Result<ArchiveDigest, OutputError> {
     write_archive(dir, io::sink())
+}
+
+/// Unpacks an output archive into `into`, which must be absent or an empty
+/// directory. Only what [`write_archive`] writes is accepted (regular files,
+/// directories, symlinks, relative paths without `..`); nothing is written
+/// outside `into`, even through a symlink the archive made.
+pub fn unpack_archive<R: Read>(archive: R, into: &Path) -> Result<(), OutputError> {
+    let io_err = |source| OutputError::Io {
+        path: into.to_owned(),
+        source,
+    };
+    match fs::read_dir(into) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(OutputError::NotEmpty(into.to_owned()));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(into).map_err(io_err)?
+        }
+        Err(_) => return Err(OutputError::NotEmpty(into.to_owned())),
+    }
+    let mut archive = tar::Archive::new(archive);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(false);
+    for entry in archive.entries().map_err(OutputError::Read)? {
+        let mut entry = entry.map_err(OutputError::Read)?;
+        let path = entry.path().map_err(OutputError::Read)?.into_owned();
+        let shown = path.display().to_string();
+        let unsafe_entry = |reason| OutputError::UnsafeEntry {
+            path: shown.clone(),
+            reason,
+        };
+        if !matches!(
+            entry.header().entry_type(),
+            EntryType::Regular | EntryType::Directory | EntryType::Symlink
+        ) {
+            return Err(unsafe_entry(
+                "only files, directories and symlinks may be unpacked",
+            ));
+        }
+        if path.is_absolute()
+            || path.components().any(|c| {
+                !matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            })
+        {
+            return Err(unsafe_entry(
+                "path must be relative and must not contain ..",
+            ));
+        }
+        // `unpack_in` also refuses to write through a symlink that leads outside `into`.
+        let inside = entry.unpack_in(into).map_err(OutputError::Read)?;
+        if !inside {
+            return Err(unsafe_entry(
+                "would be written outside the output directory",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn collect(

@@ -8,7 +8,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use fog_protocol::output::{OutputError, archive_digest, sha256, write_archive};
+use fog_protocol::output::{OutputError, archive_digest, sha256, unpack_archive, write_archive};
 use proptest::prelude::*;
 use tempfile::TempDir;
 
@@ -258,5 +258,108 @@ proptest! {
             changed[f].1[p] ^= flip;
         }
         prop_assert_ne!(digest_of(&changed, 0), base);
+    }
+}
+
+#[test]
+fn unpacking_an_archive_gives_back_the_same_tree() {
+    let src = TempDir::new().unwrap();
+    write_tree(src.path(), &sample_files(), 1_000);
+    symlink("count", src.path().join("link")).unwrap();
+    fs::create_dir(src.path().join("empty")).unwrap();
+    let mut bytes = Vec::new();
+    let digest = write_archive(src.path(), &mut bytes).unwrap();
+
+    let dst = TempDir::new().unwrap();
+    let into = dst.path().join("out");
+    unpack_archive(bytes.as_slice(), &into).unwrap();
+    assert_eq!(archive_digest(&into).unwrap(), digest);
+    assert_eq!(
+        fs::read_link(into.join("link")).unwrap(),
+        Path::new("count")
+    );
+    let mode = fs::metadata(into.join("bin/tool"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+
+    // Never over existing files.
+    let err = unpack_archive(bytes.as_slice(), &into).unwrap_err();
+    assert!(matches!(err, OutputError::NotEmpty(_)), "{err}");
+}
+
+/// A raw tar entry, bypassing the tar crate's own path checks on writing.
+fn raw_entry(
+    builder: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    kind: tar::EntryType,
+    link: Option<&str>,
+    data: &[u8],
+) {
+    let mut header = tar::Header::new_gnu();
+    {
+        let name = &mut header.as_old_mut().name;
+        name[..path.len()].copy_from_slice(path.as_bytes());
+    }
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_size(data.len() as u64);
+    if let Some(link) = link {
+        header.set_link_name(link).unwrap();
+    }
+    header.set_cksum();
+    builder.append(&header, data).unwrap();
+}
+
+#[test]
+fn hostile_archives_are_refused_and_write_nothing_outside() {
+    let outside = TempDir::new().unwrap();
+    let victim = outside.path().join("victim");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("dot-dot", {
+            let mut b = tar::Builder::new(Vec::new());
+            raw_entry(&mut b, "../victim", tar::EntryType::Regular, None, b"x");
+            b.into_inner().unwrap()
+        }),
+        ("absolute", {
+            let mut b = tar::Builder::new(Vec::new());
+            raw_entry(
+                &mut b,
+                victim.to_str().unwrap(),
+                tar::EntryType::Regular,
+                None,
+                b"x",
+            );
+            b.into_inner().unwrap()
+        }),
+        ("through a symlink", {
+            let mut b = tar::Builder::new(Vec::new());
+            raw_entry(
+                &mut b,
+                "esc",
+                tar::EntryType::Symlink,
+                Some(outside.path().to_str().unwrap()),
+                b"",
+            );
+            raw_entry(&mut b, "esc/victim", tar::EntryType::Regular, None, b"x");
+            b.into_inner().unwrap()
+        }),
+        ("hard link", {
+            let mut b = tar::Builder::new(Vec::new());
+            raw_entry(&mut b, "h", tar::EntryType::Link, Some("/etc/passwd"), b"");
+            b.into_inner().unwrap()
+        }),
+        ("device", {
+            let mut b = tar::Builder::new(Vec::new());
+            raw_entry(&mut b, "d", tar::EntryType::Char, None, b"");
+            b.into_inner().unwrap()
+        }),
+    ];
+    for (name, bytes) in cases {
+        let dst = TempDir::new().unwrap();
+        let result = unpack_archive(bytes.as_slice(), &dst.path().join("out"));
+        assert!(result.is_err(), "{name}: accepted");
+        assert!(!victim.exists(), "{name}: wrote outside");
     }
 }
