@@ -168,6 +168,7 @@ impl MinerConfig {
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix("FOG_MINER")
+                    .source(Some(overrides_from_env()))
                     .prefix_separator("_")
                     .separator("__")
                     .try_parsing(true)
@@ -269,6 +270,16 @@ impl MinerConfig {
             rate,
         })
     }
+}
+
+/// The variable holding the keystore password. It shares the `FOG_MINER_`
+/// prefix but is a secret, not a setting: it is kept out of the overrides.
+pub const PASSWORD_VAR: &str = "FOG_MINER_KEY_PASSWORD";
+
+fn overrides_from_env() -> config::Map<String, String> {
+    std::env::vars()
+        .filter(|(name, _)| name.starts_with("FOG_MINER_") && name != PASSWORD_VAR)
+        .collect()
 }
 
 /// What the miner runs by, validated.

@@ -100,7 +100,7 @@ fn password(file: Option<&Path>) -> anyhow::Result<String> {
             .with_context(|| format!("reading --password-file {}", path.display()))?
             .trim_end_matches(['\n', '\r'])
             .to_owned()),
-        None => std::env::var("FOG_MINER_KEY_PASSWORD")
+        None => std::env::var(fog_miner::config::PASSWORD_VAR)
             .context("no password: pass --password-file or set FOG_MINER_KEY_PASSWORD"),
     }
 }
