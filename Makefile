@@ -6,7 +6,7 @@ SHELL := /bin/bash
 FORGE := contracts/tools/forge
 CARGO_FLAGS := --workspace --locked
 
-.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table test-deep test test-contracts test-rust demo clean
+.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table bench-exec test-deep test test-contracts test-rust demo clean
 
 all: build
 
@@ -52,6 +52,10 @@ gas-snapshot: setup
 ## gas-table: whole-transaction gas per operation on a live anvil (docs/gas.md)
 gas-table: setup
 	cargo run --locked --release -p fog-tests --bin gas-table
+
+## bench-exec: miner executor overhead against a raw `docker run --rm` (docs/executor.md)
+bench-exec: setup
+	cargo run --locked --release -p fog-tests --bin exec-bench
 
 ## test-rust: every Rust test (unit, property, cross-process)
 test-rust: setup

@@ -2,7 +2,8 @@
 # Brings a development or CI machine to the state Fog's demo and tests need,
 # and does nothing that is already done:
 #   - Debian packages: docker.io (engine), busybox-static (test images),
-#     docker-registry (a real OCI registry on loopback for pull-by-digest tests);
+#     docker-registry (a real OCI registry on loopback for pull-by-digest tests),
+#     e2fsprogs and mount (each job's size-limited disk);
 #   - the Solidity toolchain from npm (contracts/package-lock.json);
 #   - a running Docker daemon (started in the background if its socket is absent);
 #   - the local test images, built FROM scratch with static busybox.
@@ -44,6 +45,9 @@ command -v docker >/dev/null 2>&1 || packages+=(docker.io)
 busybox_is_static || packages+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
 command -v mkfifo >/dev/null 2>&1 || packages+=(coreutils)
+# The miner gives each job a loop-mounted ext4 file system as its disk limit.
+command -v mkfs.ext4 >/dev/null 2>&1 || packages+=(e2fsprogs)
+command -v losetup >/dev/null 2>&1 || packages+=(mount)
 if [ ${#packages[@]} -gt 0 ]; then
   mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
   if can_install; then

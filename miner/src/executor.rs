@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
@@ -69,6 +69,10 @@ pub enum ExecError {
     Spec(#[from] SpecError),
     #[error("the spec asks for network access, which this miner does not allow")]
     NetworkNotAllowed,
+    #[error(
+        "the spec asks for {0} GPU(s), but the Docker engine has no nvidia runtime to give them"
+    )]
+    NoGpuRuntime(u32),
     #[error("image {0} is not on this machine")]
     MissingImage(String),
     #[error("pulling {image}: {reason}")]
@@ -142,6 +146,8 @@ pub struct Executor {
     /// The engine places containers under cgroup paths we name (its
     /// `cgroupfs` driver), so each job can be metered exactly.
     exact_metering: bool,
+    /// The engine has the `nvidia` runtime: GPUs can be passed to containers.
+    gpu_runtime: bool,
 }
 
 /// Usage sampled while the container runs.
@@ -169,10 +175,15 @@ impl Executor {
                 "the engine's cgroup driver is not cgroupfs: CPU time and peak memory are sampled about once a second"
             );
         }
+        let gpu_runtime = info
+            .runtimes
+            .as_ref()
+            .is_some_and(|r| r.contains_key("nvidia"));
         Ok(Self {
             docker,
             config,
             exact_metering,
+            gpu_runtime,
         })
     }
 
@@ -241,6 +252,10 @@ impl Executor {
         let network = spec.network_policy()?;
         if network != NetworkPolicy::None && !self.config.allow_network {
             return Err(ExecError::NetworkNotAllowed);
+        }
+        let gpus = spec.resources.gpuCount;
+        if gpus > 0 && !self.gpu_runtime {
+            return Err(ExecError::NoGpuRuntime(gpus));
         }
         let image_id = self.ensure_image(&spec.image_ref()?).await?;
 
@@ -361,6 +376,14 @@ impl Executor {
             pids_limit: Some(self.config.pids_limit),
             ipc_mode: Some("private".into()),
             cgroup_parent: cgroup.map(JobCgroup::docker_parent),
+            device_requests: (spec.resources.gpuCount > 0).then(|| {
+                vec![DeviceRequest {
+                    driver: Some("nvidia".into()),
+                    count: Some(i64::from(spec.resources.gpuCount)),
+                    capabilities: Some(vec![vec!["gpu".into()]]),
+                    ..Default::default()
+                }]
+            }),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
                 // The engine's own copy is bounded too (it protects the

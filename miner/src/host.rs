@@ -24,8 +24,9 @@ pub struct HostResources {
 }
 
 impl HostResources {
-    /// Reads the host. GPUs are not detected yet (no GPU runtime on the machines
-    /// we test on); a configured `offer.gpus` above zero is therefore refused.
+    /// Reads the host. GPUs are the NVIDIA devices (`/dev/nvidia0`, …) the
+    /// kernel shows; whether containers can use them is the engine's side
+    /// (its `nvidia` runtime), checked by the executor.
     pub fn detect(work_dir: &Path) -> Result<Self, HostError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
         let mut system = System::new().map_err(|source| HostError {
@@ -48,9 +49,27 @@ impl HostResources {
             cpu_millicores: cores * 1000,
             memory_bytes: system.total_memory(),
             disk_bytes,
-            gpus: 0,
+            gpus: nvidia_gpus(Path::new("/dev")),
         })
     }
+}
+
+/// Counts the NVIDIA GPU device nodes (`nvidia0`, `nvidia1`, …; not
+/// `nvidiactl` or `nvidia-uvm`) in `dev`.
+pub fn nvidia_gpus(dev: &Path) -> u32 {
+    let Ok(entries) = std::fs::read_dir(dev) else {
+        return 0;
+    };
+    let count = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("nvidia"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 fn existing_ancestor(path: &Path) -> std::path::PathBuf {
@@ -69,4 +88,28 @@ pub fn load_per_core() -> Result<f64, HostError> {
         source,
     })?;
     Ok(load.one / cores as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn counts_gpu_device_nodes_only() {
+        let dev = tempfile::tempdir().unwrap();
+        for name in [
+            "nvidia0",
+            "nvidia1",
+            "nvidia12",
+            "nvidiactl",
+            "nvidia-uvm",
+            "nvidia",
+            "null",
+        ] {
+            std::fs::write(dev.path().join(name), b"").unwrap();
+        }
+        assert_eq!(nvidia_gpus(dev.path()), 3);
+        assert_eq!(nvidia_gpus(&dev.path().join("absent")), 0);
+    }
 }

@@ -206,6 +206,11 @@ async fn missing_image_bad_inputs_and_malformed_spec_are_clear_errors() {
         .to_string();
     assert!(err.contains("is not on this machine"), "{err}");
 
+    let mut gpu = h.spec("true");
+    gpu.resources.gpuCount = 1;
+    let err = h.run(&gpu, &HashMap::new()).await.unwrap_err().to_string();
+    assert!(err.contains("no nvidia runtime"), "{err}");
+
     let mut malformed = h.spec("true");
     malformed.replicas = 0;
     let err = h

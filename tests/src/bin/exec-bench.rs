@@ -1,0 +1,203 @@
+//! Executor overhead against a raw `docker run --rm` of the same trivial
+//! image, measured in the same process, interleaved so that all see the
+//! same machine noise. A second baseline, the bare engine API (create,
+//! start, wait, remove; no sandbox), shows what the sandbox itself costs.
+//! Prints per-side statistics and the ratios.
+//!
+//! `cargo run --release -p fog-tests --bin exec-bench -- [RUNS]` (default 40),
+//! after `make setup` (the test image and a running engine).
+
+#![allow(clippy::print_stdout)] // a benchmark prints its figures
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fog_miner::executor::{Executor, ExecutorConfig};
+use fog_protocol::{B256, JobSpec, Placement, Resources, U256};
+
+const IMAGE: &str = "fog-test/busybox:latest";
+const WARM_UP: usize = 3;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `docker run --rm` as an operator would type it, with no network as the sandbox has.
+async fn raw_docker_run() -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let status = tokio::process::Command::new("docker")
+        .args(["run", "--rm", "--network", "none", IMAGE, "true"])
+        .status()
+        .await
+        .context("running docker")?;
+    let took = started.elapsed();
+    if !status.success() {
+        bail!("docker run failed: {status}");
+    }
+    Ok(took)
+}
+
+/// The same container through the engine API with none of the sandbox:
+/// create, start, wait, remove. The difference to the executor is what the
+/// sandbox, metering, logs and output archive cost.
+async fn bare_api_run(docker: &bollard::Docker, n: usize) -> anyhow::Result<Duration> {
+    use bollard::models::ContainerCreateBody;
+    use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+    use futures_util::StreamExt;
+    let name = format!("fog-bench-bare-{}-{n}", std::process::id());
+    let started = Instant::now();
+    let body = ContainerCreateBody {
+        image: Some(IMAGE.into()),
+        cmd: Some(vec!["true".into()]),
+        network_disabled: Some(true),
+        ..Default::default()
+    };
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+            body,
+        )
+        .await?;
+    docker.start_container(&name, None).await?;
+    let exit = docker.wait_container(&name, None).next().await;
+    docker
+        .remove_container(
+            &name,
+            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+        )
+        .await?;
+    let took = started.elapsed();
+    match exit {
+        Some(Ok(r)) if r.status_code == 0 => Ok(took),
+        other => bail!("bare container failed: {other:?}"),
+    }
+}
+
+async fn executor_run(executor: &Executor, spec: &JobSpec, n: usize) -> anyhow::Result<Duration> {
+    let mut id = [0u8; 32];
+    id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+    id[8..16].copy_from_slice(&unix_now().to_be_bytes());
+    let started = Instant::now();
+    let outcome = executor
+        .run(B256::from(id), spec, &HashMap::new(), unix_now(), None)
+        .await?;
+    let took = started.elapsed();
+    std::fs::remove_file(&outcome.output_archive)?;
+    if outcome.exit_code != 0 {
+        bail!("the job exited with {}", outcome.exit_code);
+    }
+    Ok(took)
+}
+
+struct Stats {
+    mean: f64,
+    median: f64,
+    p90: f64,
+    min: f64,
+}
+
+fn stats(samples: &mut [Duration]) -> Stats {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+    let n = samples.len();
+    Stats {
+        mean: samples.iter().map(|d| ms(*d)).sum::<f64>() / n as f64,
+        median: ms(samples[n / 2]),
+        p90: ms(samples[(n * 9 / 10).min(n - 1)]),
+        min: ms(samples[0]),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let runs: usize = match std::env::args().nth(1) {
+        Some(arg) => arg.parse().context("RUNS must be a whole number")?,
+        None => 40,
+    };
+    if runs < 2 {
+        bail!("RUNS must be at least 2");
+    }
+    let work = tempfile::Builder::new()
+        .prefix("fog-exec-bench")
+        .tempdir()?;
+    let executor = Executor::connect(ExecutorConfig::new(work.path().to_owned())).await?;
+    let image_id = executor
+        .docker()
+        .inspect_image(IMAGE)
+        .await
+        .context("the test image is missing: run `make setup`")?
+        .id
+        .context("the engine reported no image id")?;
+    let spec = JobSpec {
+        image: image_id,
+        command: vec!["true".into()],
+        env: vec![],
+        inputs: vec![],
+        outputPath: "/fog/out".into(),
+        resources: Resources {
+            cpuMillicores: 1_000,
+            memoryBytes: 64 << 20,
+            diskBytes: 16 << 20,
+            gpuCount: 0,
+        },
+        maxDurationSecs: 60,
+        network: 0,
+        placement: Placement::default(),
+        replicas: 1,
+        maxPayment: U256::from(1u8),
+        deadline: unix_now() + 3_600,
+    };
+
+    let docker = executor.docker().clone();
+    let (mut raw, mut bare, mut fog) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..WARM_UP + runs {
+        // Rotate the order, so that none always follows another.
+        let mut r = Duration::ZERO;
+        let mut b = Duration::ZERO;
+        let mut f = Duration::ZERO;
+        for step in 0..3 {
+            match (n + step) % 3 {
+                0 => r = raw_docker_run().await?,
+                1 => b = bare_api_run(&docker, n).await?,
+                _ => f = executor_run(&executor, &spec, n).await?,
+            }
+        }
+        if n >= WARM_UP {
+            raw.push(r);
+            bare.push(b);
+            fog.push(f);
+        }
+    }
+    let (r, b, f) = (stats(&mut raw), stats(&mut bare), stats(&mut fog));
+    println!("trivial job (`true`), {runs} interleaved runs each, ms");
+    println!(
+        "{:<26} {:>8} {:>8} {:>8} {:>8}",
+        "", "mean", "median", "p90", "min"
+    );
+    println!(
+        "{:<26} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+        "docker run --rm (CLI)", r.mean, r.median, r.p90, r.min
+    );
+    println!(
+        "{:<26} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+        "engine API, no sandbox", b.mean, b.median, b.p90, b.min
+    );
+    println!(
+        "{:<26} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+        "fog executor (sandboxed)", f.mean, f.median, f.p90, f.min
+    );
+    println!(
+        "ratio executor / docker run --rm: median {:.3}, mean {:.3} (target <= 1.10)",
+        f.median / r.median,
+        f.mean / r.mean
+    );
+    println!(
+        "ratio executor / bare engine API: median {:.3}, mean {:.3} (the sandbox's own cost)",
+        f.median / b.median,
+        f.mean / b.mean
+    );
+    Ok(())
+}
