@@ -1,15 +1,89 @@
-//! `fog-hub`: the hub service. The service itself lands with the hub issue;
-//! until then the binary only describes itself and refuses to pretend.
+//! `fog-hub`: the hub service.
 
-use clap::Parser;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fog_hub::config::{HubConfig, PASSWORD_VAR};
 
 /// The Fog hub: pools miners over live connections, schedules buyers'
 /// container jobs onto them, and settles signed receipts on chain.
 #[derive(Debug, Parser)]
 #[command(name = "fog-hub", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the buyer API and miner sessions.
+    Serve {
+        /// The hub's TOML configuration (FOG_HUB_* variables override it).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// File holding the signer keystore's password; else FOG_HUB_KEY_PASSWORD.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn password(file: Option<&Path>) -> anyhow::Result<String> {
+    match file {
+        Some(path) => Ok(std::fs::read_to_string(path)
+            .with_context(|| format!("reading --password-file {}", path.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_owned()),
+        None => std::env::var(PASSWORD_VAR)
+            .with_context(|| format!("no password: pass --password-file or set {PASSWORD_VAR}")),
+    }
+}
+
+fn init_logs(format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("FOG_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down");
+}
 
 fn main() -> anyhow::Result<()> {
-    let Cli {} = Cli::parse();
-    anyhow::bail!("the hub service is not built yet; `fog-hub --help` is all this build offers")
+    match Cli::parse().command {
+        Command::Serve {
+            config,
+            password_file,
+        } => {
+            let cfg = HubConfig::load(&config).with_context(|| format!("{}", config.display()))?;
+            init_logs(&cfg.log_format);
+            let signer = alloy::signers::local::PrivateKeySigner::decrypt_keystore(
+                &cfg.keystore,
+                password(password_file.as_deref())?,
+            )
+            .map_err(|e| anyhow::anyhow!("keystore {}: {e}", cfg.keystore.display()))?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(fog_hub::service::serve(cfg, signer, shutdown_signal()))?;
+        }
+    }
+    Ok(())
 }

@@ -63,6 +63,22 @@ pub struct MinerConfig {
     #[serde(default)]
     pub only_when_idle: Option<IdleRule>,
     pub price: PriceConfig,
+    /// The chain the hub settles on: needed by `fog-miner run`.
+    #[serde(default)]
+    pub chain: Option<ChainConfig>,
+}
+
+/// Where the contracts are, to check a hub's assignments and sign receipts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// The contracts' deployment file (`fog deploy --out`).
+    pub deployment: PathBuf,
+    /// Ethereum JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// Pin the hub's on-chain address; otherwise any hub active in the registry.
+    #[serde(default)]
+    pub hub: Option<fog_protocol::Address>,
 }
 
 fn default_work_dir() -> PathBuf {

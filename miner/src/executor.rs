@@ -24,6 +24,7 @@ use fog_protocol::output::{ArchiveDigest, OutputError, sha256_reader, write_arch
 use fog_protocol::{B256, INPUT_DIR, ImageRef, JobSpec, NetworkPolicy, SpecError};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::jobfs::{JobFs, JobFsError};
 use crate::metering::JobCgroup;
@@ -100,6 +101,15 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ExecError + '_ {
     }
 }
 
+/// How a run is followed and stopped.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Receives log chunks as they come.
+    pub logs: Option<mpsc::Sender<LogChunk>>,
+    /// Kills the container when cancelled; the run still cleans up and reports.
+    pub cancel: CancellationToken,
+}
+
 /// A chunk of the job's output streams.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogChunk {
@@ -122,6 +132,8 @@ pub struct Outcome {
     pub ended_at: u64,
     /// Wall time from start to exit, measured on a monotonic clock.
     pub wall_time: Duration,
+    /// Killed because the run was cancelled.
+    pub cancelled: bool,
     pub cpu_time_ms: u64,
     pub peak_memory_bytes: u64,
     /// The deterministic archive of the output directory.
@@ -191,6 +203,21 @@ impl Executor {
         &self.config
     }
 
+    /// The name of a job's container, which also names its file system and
+    /// cgroup: the job id and a tag of this executor's work directory, so
+    /// that miners sharing one engine (each has its own work directory)
+    /// never collide, even on replicas of one job.
+    pub fn container_name(&self, job_id: B256) -> String {
+        let dir = std::path::absolute(&self.config.work_dir)
+            .unwrap_or_else(|_| self.config.work_dir.clone());
+        let tag = sha256_reader(dir.as_os_str().as_encoded_bytes()).map_or(B256::ZERO, |h| h);
+        format!(
+            "fog-{}-{}",
+            alloy::hex::encode(&job_id[..10]),
+            alloy::hex::encode(&tag[..4])
+        )
+    }
+
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
@@ -238,16 +265,16 @@ impl Executor {
     }
 
     /// Runs `spec` as job `job_id`. `inputs` maps each input's content hash to
-    /// the file holding its bytes; `logs`, when given, receives log chunks as
-    /// they come.
+    /// the file holding its bytes; see [`RunOptions`] for logs and cancelling.
     pub async fn run(
         &self,
         job_id: B256,
         spec: &JobSpec,
         inputs: &HashMap<B256, PathBuf>,
         now: u64,
-        logs: Option<mpsc::Sender<LogChunk>>,
+        options: RunOptions,
     ) -> Result<Outcome, ExecError> {
+        let RunOptions { logs, cancel } = options;
         spec.validate(now)?;
         let network = spec.network_policy()?;
         if network != NetworkPolicy::None && !self.config.allow_network {
@@ -259,7 +286,7 @@ impl Executor {
         }
         let image_id = self.ensure_image(&spec.image_ref()?).await?;
 
-        let name = container_name(job_id);
+        let name = self.container_name(job_id);
         // The inputs live on the job's file system too, beside its disk allowance.
         let input_bytes = spec
             .inputs
@@ -282,6 +309,7 @@ impl Executor {
                 inputs,
                 network,
                 logs,
+                cancel,
             )
             .await;
         // Always: the container first (it holds the mounts), then the file system.
@@ -329,6 +357,7 @@ impl Executor {
         inputs: &HashMap<B256, PathBuf>,
         network: NetworkPolicy,
         log_sink: Option<mpsc::Sender<LogChunk>>,
+        cancel: CancellationToken,
     ) -> Result<Outcome, ExecError> {
         let in_dir = jobfs.path().join("in");
         let out_dir = jobfs.path().join("out");
@@ -444,8 +473,12 @@ impl Executor {
 
         let limit = Duration::from_secs(spec.maxDurationSecs);
         let mut wait = self.docker.wait_container(name, None);
-        let timed_out = tokio::time::timeout(limit, wait.next()).await.is_err();
-        if timed_out {
+        let (timed_out, cancelled) = tokio::select! {
+            _ = wait.next() => (false, false),
+            _ = tokio::time::sleep(limit) => (true, false),
+            _ = cancel.cancelled() => (false, true),
+        };
+        if timed_out || cancelled {
             let kill = KillContainerOptionsBuilder::default()
                 .signal("KILL")
                 .build();
@@ -494,6 +527,7 @@ impl Executor {
             started_at,
             ended_at,
             wall_time,
+            cancelled,
             cpu_time_ms: usage.cpu_ns / 1_000_000,
             peak_memory_bytes: usage.peak_memory,
             output,
@@ -504,11 +538,6 @@ impl Executor {
             logs,
         })
     }
-}
-
-/// The name of a job's container, which also names its file system and cgroup.
-pub fn container_name(job_id: B256) -> String {
-    format!("fog-{}", alloy::hex::encode(&job_id[..12]))
 }
 
 fn parse_image_id(id: Option<&str>, reference: &str) -> Result<B256, ExecError> {

@@ -3,6 +3,7 @@
 //! - [`config`]: the configuration file and its validation into a [`config::Policy`];
 //! - [`schedule`]: availability windows in the miner's time zone;
 //! - [`pricing`]: the price floor, outright or from the electricity bill;
+//! - [`agent`]: the live session with a hub (`fog-miner run`);
 //! - [`admission`]: whether to take a job, and a capacity ledger that never overcommits;
 //! - [`executor`]: runs a job in the Docker sandbox and reports what it used;
 //! - [`jobfs`]: each job's own size-limited file system;
@@ -13,6 +14,7 @@
 //! - [`keys`]: the miner's encrypted key.
 
 pub mod admission;
+pub mod agent;
 pub mod config;
 pub mod executor;
 pub mod host;

@@ -33,6 +33,18 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Connect to a hub and run the jobs it assigns, until stopped (SIGTERM or Ctrl-C).
+    Run {
+        /// The miner's TOML configuration (FOG_MINER_* variables override it).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The hub's URL; default: hub_url from the configuration.
+        #[arg(long)]
+        hub: Option<String>,
+        /// File holding the keystore password; else FOG_MINER_KEY_PASSWORD.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
     /// Run one job locally through the sandbox and print its signed receipt (JSON).
     ///
     /// Logs go to stderr as they come; the output files are unpacked into --out.
@@ -114,6 +126,14 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
+        Command::Run {
+            config,
+            hub,
+            password_file,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(run_agent(&config, hub, password_file.as_deref()))?;
+        }
         Command::Exec(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(exec(*args))?;
@@ -231,7 +251,11 @@ async fn exec(args: ExecArgs) -> anyhow::Result<()> {
             let _ = stderr.write_all(&chunk.data);
         }
     });
-    let finished = runner.run(admitted, &inputs, Some(log_tx)).await?;
+    let options = fog_miner::executor::RunOptions {
+        logs: Some(log_tx),
+        ..Default::default()
+    };
+    let finished = runner.run(admitted, &inputs, options).await?;
     let _ = printer.await;
 
     let outcome = &finished.outcome;
@@ -258,5 +282,66 @@ async fn exec(args: ExecArgs) -> anyhow::Result<()> {
         },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// `fog-miner run`: the agent, connected to a hub.
+async fn run_agent(
+    config_path: &Path,
+    hub: Option<String>,
+    password_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    use fog_miner::agent::{self, AgentConfig};
+    use fog_miner::executor::{Executor, ExecutorConfig};
+    use fog_miner::runner::Runner;
+
+    let cfg =
+        MinerConfig::load(config_path).with_context(|| format!("{}", config_path.display()))?;
+    let hub_url = hub
+        .or_else(|| cfg.hub_url.clone())
+        .context("no hub: pass --hub URL or set hub_url in the configuration")?;
+    let chain = cfg
+        .chain
+        .clone()
+        .context("the configuration needs a [chain] section (deployment, rpc_url) to check assignments and sign receipts")?;
+    let deployment = fog_protocol::deploy::Deployment::load(&chain.deployment)?;
+    let host = HostResources::detect(&cfg.work_dir)?;
+    let policy = cfg
+        .policy(&host)
+        .with_context(|| format!("{}", config_path.display()))?;
+    let key = keys::open(&cfg.keystore, &password(password_file)?)?;
+    let mut exec_config = ExecutorConfig::new(cfg.work_dir.join("jobs"));
+    exec_config.allow_network = policy.allow_network;
+    let executor = Executor::connect(exec_config)
+        .await
+        .context("connecting to the Docker engine")?;
+    let runner = std::sync::Arc::new(Runner::new(executor, policy, key, deployment.domain()));
+    tracing::info!(miner = %runner.address(), hub = %hub_url, "fog-miner starting");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        } else {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        stop.cancel();
+    });
+    agent::run(
+        runner,
+        AgentConfig {
+            hub_url,
+            expected_hub: chain.hub,
+            rpc_url: chain.rpc_url,
+            registry: deployment.registry,
+            work_dir: cfg.work_dir.clone(),
+        },
+        shutdown,
+    )
+    .await?;
     Ok(())
 }

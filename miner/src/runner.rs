@@ -15,11 +15,10 @@ use fog_protocol::{
     Address, Assignment, B256, Eip712Domain, JobSpec, PrivateKeySigner, Receipt, SignatureError,
     SignedReceipt,
 };
-use tokio::sync::mpsc;
 
 use crate::admission::{Capacity, Conditions, Rejection, Reservation, admit};
 use crate::config::Policy;
-use crate::executor::{ExecError, Executor, LogChunk, Outcome};
+use crate::executor::{ExecError, Executor, Outcome, RunOptions};
 
 /// Why an assignment was not run to a receipt.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +132,17 @@ impl Runner {
             .collect()
     }
 
+    /// Signs `message` (EIP-191) with the miner's key: the hub login.
+    pub fn sign_message(&self, message: &str) -> Result<fog_protocol::Signature, SignatureError> {
+        use alloy::signers::SignerSync;
+        Ok(self.key.sign_message_sync(message.as_bytes())?)
+    }
+
+    /// The EIP-712 domain receipts are signed under.
+    pub fn domain(&self) -> &Eip712Domain {
+        &self.domain
+    }
+
     /// Checks the assignment against this miner and the spec, then the spec
     /// against the policy, and reserves its resources. The caller has already
     /// checked that the assignment is signed by the hub's assignment key.
@@ -189,12 +199,12 @@ impl Runner {
         &self,
         admitted: Admitted,
         inputs: &HashMap<B256, PathBuf>,
-        logs: Option<mpsc::Sender<LogChunk>>,
+        options: RunOptions,
     ) -> Result<Finished, RunError> {
         let a = &admitted.assignment;
         let outcome = self
             .executor
-            .run(a.jobId, &admitted.spec, inputs, unix_now(), logs)
+            .run(a.jobId, &admitted.spec, inputs, unix_now(), options)
             .await?;
         let receipt = Receipt {
             jobId: a.jobId,

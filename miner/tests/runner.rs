@@ -88,9 +88,12 @@ async fn receipt_is_signed_by_the_miner_and_says_what_ran() {
     let max_charge = U256::from(10u64).pow(U256::from(18u64));
     let a = assignment(&runner, &spec, max_charge);
     let admitted = runner.admit(a.clone(), spec.clone(), conditions()).unwrap();
-    let finished = runner.run(admitted, &HashMap::new(), None).await.unwrap();
+    let finished = runner
+        .run(admitted, &HashMap::new(), Default::default())
+        .await
+        .unwrap();
     h.assert_clean().await;
-    assert_job_gone(a.jobId);
+    assert_job_gone(runner.executor(), a.jobId);
 
     let receipt = &finished.receipt;
     receipt.verify(&fog_domain(CHAIN_ID, escrow())).unwrap();
@@ -170,8 +173,8 @@ async fn runs_jobs_side_by_side_within_capacity_and_never_beyond() {
     let started = Instant::now();
     let no_inputs = HashMap::new();
     let (a, b) = tokio::join!(
-        runner.run(first, &no_inputs, None),
-        runner.run(second, &no_inputs, None)
+        runner.run(first, &no_inputs, Default::default()),
+        runner.run(second, &no_inputs, Default::default())
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let took = started.elapsed();

@@ -37,6 +37,20 @@ pub fn prorated(
     q * used + (r * used).div_ceil(max)
 }
 
+/// Basis points in one whole (the escrow's `BPS`).
+pub const BPS: u64 = 10_000;
+
+/// The most one replica may charge so that `replicas` such charges plus the
+/// hub's commission (`feeBps` of the miners' total, as the escrow computes
+/// it) never exceed `max_payment`: `max_payment × BPS / (BPS + fee) / k`.
+pub fn max_charge_per_replica(max_payment: U256, fee_bps: u16, replicas: u16) -> U256 {
+    let k = U256::from(replicas.max(1));
+    let bps = U256::from(BPS);
+    // Split to avoid overflow: maxPayment is at most 2^96 on chain, but be safe for any U256.
+    let (q, r) = max_payment.div_rem(bps + U256::from(fee_bps));
+    (q * bps + r * bps / (bps + U256::from(fee_bps))) / k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +72,34 @@ mod tests {
         );
         assert_eq!(prorated(max, 100, Duration::from_secs(100), false), max);
         assert_eq!(prorated(max, 100, Duration::from_secs(500), false), max);
+    }
+
+    #[test]
+    fn replicas_and_commission_fit_in_the_payment() {
+        for (payment, fee, k) in [
+            (1_000_000u64, 500u16, 1u16),
+            (999_999, 1_000, 3),
+            (7, 0, 2),
+            (10_000, 10_000, 16),
+        ] {
+            let each = max_charge_per_replica(U256::from(payment), fee, k);
+            let total = each * U256::from(k);
+            let commission = total * U256::from(fee) / U256::from(BPS);
+            assert!(
+                total + commission <= U256::from(payment),
+                "{payment} {fee} {k}"
+            );
+            // And not wastefully low: one more unit each would not fit (or nearly).
+            let more = (each + U256::from(1u8)) * U256::from(k);
+            assert!(
+                more + more * U256::from(fee) / U256::from(BPS) + U256::from(k)
+                    > U256::from(payment)
+            );
+        }
+        assert_eq!(
+            max_charge_per_replica(U256::from(1_050u64), 500, 1),
+            U256::from(1_000u64)
+        );
     }
 
     #[test]

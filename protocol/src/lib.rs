@@ -13,7 +13,7 @@ pub mod charge;
 pub mod contracts;
 pub mod deploy;
 pub mod output;
-mod signature_hex;
+pub mod signature_hex;
 pub mod signing;
 pub mod spec;
 pub mod types;

@@ -75,6 +75,12 @@ pub fn login_message(hub: Address, chain_id: u64, nonce: B256) -> String {
     format!("Fog miner login\nhub: {hub}\nchain: {chain_id}\nnonce: {nonce}")
 }
 
+/// The text a buyer signs (EIP-191 personal message) to log in to a hub's
+/// API and get a short-lived token; bound to the hub, the chain and a fresh nonce.
+pub fn buyer_login_message(hub: Address, chain_id: u64, nonce: B256) -> String {
+    format!("Fog buyer login\nhub: {hub}\nchain: {chain_id}\nnonce: {nonce}")
+}
+
 /// Price a miner asks, in token base units.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -2,6 +2,7 @@
 //! the repository's files, so tests drive the real programs.
 
 pub mod devnet;
+pub mod fleet;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use fog_miner::executor::{ExecError, Executor, ExecutorConfig, Outcome, container_name};
+use fog_miner::executor::{ExecError, Executor, ExecutorConfig, Outcome};
 use fog_miner::metering::JobCgroup;
 use fog_protocol::output::sha256;
 use fog_protocol::{B256, InputBlob, JobSpec, Placement, Resources, U256};
@@ -77,9 +77,12 @@ impl Harness {
         let mut id = [0u8; 32];
         rand::Rng::fill(&mut rand::thread_rng(), &mut id[..]);
         let job_id = B256::from(id);
-        let result = self.executor.run(job_id, spec, inputs, now(), None).await;
+        let result = self
+            .executor
+            .run(job_id, spec, inputs, now(), Default::default())
+            .await;
         self.assert_clean().await;
-        assert_job_gone(job_id);
+        assert_job_gone(&self.executor, job_id);
         result
     }
 
@@ -146,9 +149,9 @@ pub fn input(dir: &Path, name: &str, bytes: &[u8]) -> (InputBlob, B256, PathBuf)
 }
 
 /// The job's cgroup is gone (its container and mounts are checked by `Harness::assert_clean`).
-pub fn assert_job_gone(job_id: B256) {
+pub fn assert_job_gone(executor: &Executor, job_id: B256) {
     assert!(
-        !JobCgroup::new(&container_name(job_id)).exists(),
+        !JobCgroup::new(&executor.container_name(job_id)).exists(),
         "cgroup of {job_id} left behind"
     );
 }

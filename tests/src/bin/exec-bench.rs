@@ -82,7 +82,13 @@ async fn executor_run(executor: &Executor, spec: &JobSpec, n: usize) -> anyhow::
     id[8..16].copy_from_slice(&unix_now().to_be_bytes());
     let started = Instant::now();
     let outcome = executor
-        .run(B256::from(id), spec, &HashMap::new(), unix_now(), None)
+        .run(
+            B256::from(id),
+            spec,
+            &HashMap::new(),
+            unix_now(),
+            Default::default(),
+        )
         .await?;
     let took = started.elapsed();
     std::fs::remove_file(&outcome.output_archive)?;

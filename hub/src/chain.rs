@@ -1,0 +1,231 @@
+//! What the hub reads from the chain: a job's escrow, before the job is
+//! scheduled. Reads are retried with backoff, so a chain hiccup delays a
+//! submission instead of failing it.
+
+use std::time::Duration;
+
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use backon::{ExponentialBuilder, Retryable};
+use fog_protocol::contracts::job_escrow::JobEscrow;
+use fog_protocol::{Address, B256, JobSpec, U256};
+
+/// Why a job's escrow does not back it.
+#[derive(Debug, thiserror::Error)]
+pub enum EscrowError {
+    #[error("no escrow is open for job {0}: open it on chain first")]
+    NotOpen(B256),
+    #[error("job {job}'s escrow is {status}, not open")]
+    Closed { job: B256, status: &'static str },
+    #[error("job {job}'s escrow names hub {named}, not this hub ({this})")]
+    WrongHub {
+        job: B256,
+        named: Address,
+        this: Address,
+    },
+    #[error("job {job}'s escrow was opened by {opener}, but the spec is signed by {signer}")]
+    WrongBuyer {
+        job: B256,
+        opener: Address,
+        signer: Address,
+    },
+    #[error("job {job}'s escrow locks spec {locked}, but the spec submitted hashes to {submitted}")]
+    WrongSpec {
+        job: B256,
+        locked: B256,
+        submitted: B256,
+    },
+    #[error("job {job}'s escrow is for {locked} replicas, the spec asks for {asked}")]
+    WrongReplicas { job: B256, locked: u8, asked: u16 },
+    #[error("job {job}'s escrow locks {locked}, less than the spec's maxPayment {asked}")]
+    Underfunded {
+        job: B256,
+        locked: U256,
+        asked: U256,
+    },
+    #[error("job {job}'s escrow deadline {deadline} has passed (chain time {now})")]
+    Expired { job: B256, deadline: u64, now: u64 },
+    #[error("reading the chain: {0}")]
+    Rpc(String),
+}
+
+/// The escrow as the chain holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Escrow {
+    pub buyer: Address,
+    pub hub: Address,
+    pub spec_hash: B256,
+    pub replicas: u8,
+    pub max_payment: U256,
+    pub deadline: u64,
+}
+
+/// A connection to the chain the hub settles on.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    provider: DynProvider,
+    escrow: Address,
+    hub: Address,
+    chain_id: u64,
+}
+
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(5)
+}
+
+impl Chain {
+    /// Connects to `rpc_url` and reads its chain id.
+    pub async fn connect(
+        rpc_url: &str,
+        escrow: Address,
+        hub: Address,
+    ) -> Result<Self, EscrowError> {
+        let url = rpc_url
+            .parse()
+            .map_err(|e| EscrowError::Rpc(format!("rpc url {rpc_url:?}: {e}")))?;
+        let provider = ProviderBuilder::new().connect_http(url).erased();
+        let chain_id = (|| async { provider.get_chain_id().await })
+            .retry(backoff())
+            .await
+            .map_err(|e| EscrowError::Rpc(format!("{rpc_url}: {e}")))?;
+        Ok(Self {
+            provider,
+            escrow,
+            hub,
+            chain_id,
+        })
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    pub fn escrow(&self) -> Address {
+        self.escrow
+    }
+
+    pub fn hub(&self) -> Address {
+        self.hub
+    }
+
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// Reads job `job_id`'s escrow.
+    pub async fn escrow_of(&self, job_id: B256) -> Result<Option<(Escrow, u8)>, EscrowError> {
+        let contract = JobEscrow::new(self.escrow, &self.provider);
+        let job = (|| async { contract.getJob(job_id).call().await })
+            .retry(backoff())
+            .await
+            .map_err(|e| EscrowError::Rpc(e.to_string()))?;
+        let status: u8 = job.status;
+        if status == 0 {
+            return Ok(None);
+        }
+        Ok(Some((
+            Escrow {
+                buyer: job.buyer,
+                hub: job.hub,
+                spec_hash: job.specHash,
+                replicas: job.replicas,
+                max_payment: U256::from(job.maxPayment),
+                deadline: job.deadline.to::<u64>(),
+            },
+            status,
+        )))
+    }
+
+    /// This hub's commission (basis points) and assignment signer as the registry holds them.
+    pub async fn hub_terms(&self, registry: Address) -> Result<(u8, Address, u16), EscrowError> {
+        use fog_protocol::contracts::hub_registry::HubRegistry;
+        let contract = HubRegistry::new(registry, &self.provider);
+        let terms = (|| async { contract.hubTerms(self.hub).call().await })
+            .retry(backoff())
+            .await
+            .map_err(|e| EscrowError::Rpc(e.to_string()))?;
+        Ok((terms.state, terms.signer, terms.feeBps))
+    }
+
+    /// The latest block's timestamp: the chain's idea of now, which decides deadlines.
+    pub async fn now(&self) -> Result<u64, EscrowError> {
+        let block = (|| async {
+            self.provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await
+        })
+        .retry(backoff())
+        .await
+        .map_err(|e| EscrowError::Rpc(e.to_string()))?
+        .ok_or_else(|| EscrowError::Rpc("the node has no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// Checks that job `job_id`'s escrow is open with this hub, by `buyer`,
+    /// for this spec and replica count, with at least the spec's maxPayment
+    /// locked and a deadline still ahead.
+    pub async fn check_escrow(
+        &self,
+        job_id: B256,
+        buyer: Address,
+        spec: &JobSpec,
+    ) -> Result<Escrow, EscrowError> {
+        let Some((escrow, status)) = self.escrow_of(job_id).await? else {
+            return Err(EscrowError::NotOpen(job_id));
+        };
+        let job = job_id;
+        if status != 1 {
+            return Err(EscrowError::Closed {
+                job,
+                status: if status == 2 { "settled" } else { "refunded" },
+            });
+        }
+        if escrow.hub != self.hub {
+            return Err(EscrowError::WrongHub {
+                job,
+                named: escrow.hub,
+                this: self.hub,
+            });
+        }
+        if escrow.buyer != buyer {
+            return Err(EscrowError::WrongBuyer {
+                job,
+                opener: escrow.buyer,
+                signer: buyer,
+            });
+        }
+        let submitted = spec.spec_hash();
+        if escrow.spec_hash != submitted {
+            return Err(EscrowError::WrongSpec {
+                job,
+                locked: escrow.spec_hash,
+                submitted,
+            });
+        }
+        if u16::from(escrow.replicas) != spec.replicas {
+            return Err(EscrowError::WrongReplicas {
+                job,
+                locked: escrow.replicas,
+                asked: spec.replicas,
+            });
+        }
+        if escrow.max_payment < spec.maxPayment {
+            return Err(EscrowError::Underfunded {
+                job,
+                locked: escrow.max_payment,
+                asked: spec.maxPayment,
+            });
+        }
+        let now = self.now().await?;
+        if escrow.deadline <= now {
+            return Err(EscrowError::Expired {
+                job,
+                deadline: escrow.deadline,
+                now,
+            });
+        }
+        Ok(escrow)
+    }
+}

@@ -1,0 +1,1004 @@
+//! The hub's engine: one task that owns the live miners, the queue and the
+//! running jobs, and moves jobs through their states. Every change is written
+//! to the [`Store`] before it is acted on (an assignment is stored before it
+//! is sent; a receipt before the job is complete), so a hub killed at any
+//! point restarts from the database: unfinished jobs are queued again, and
+//! assignments that were live wait for their miner to reconnect and say
+//! whether it still runs them, or are reassigned after `miner_timeout`.
+//!
+//! Other tasks talk to the engine through an [`EngineHandle`].
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use fog_protocol::charge::max_charge_per_replica;
+use fog_protocol::wire::{HubMessage, LogStream, Offer};
+use fog_protocol::{
+    Address, Assignment, B256, Eip712Domain, PrivateKeySigner, Resources, SignedAssignment,
+    SignedReceipt,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+use crate::scheduler::{FairQueue, Request, Scheduler};
+use crate::store::{
+    AssignmentRow, AssignmentState, JobRow, JobState, MinerOutcome, Store, StoreError,
+};
+
+/// How the engine behaves.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How often miners send heartbeats.
+    pub heartbeat_interval: Duration,
+    /// A miner silent this long is gone; its jobs are reassigned.
+    pub miner_timeout: Duration,
+    /// Assignments beyond `k` a job may use (reassignments) before it fails.
+    pub max_reassignments: u32,
+    /// The hub's commission, in basis points, as the registry holds it.
+    pub fee_bps: u16,
+}
+
+/// Messages to the engine.
+#[derive(Debug)]
+pub enum Event {
+    MinerJoined {
+        miner: Address,
+        conn: u64,
+        offer: Offer,
+        tx: mpsc::UnboundedSender<HubMessage>,
+    },
+    MinerOffer {
+        miner: Address,
+        conn: u64,
+        offer: Offer,
+    },
+    Heartbeat {
+        miner: Address,
+        conn: u64,
+        running: Vec<B256>,
+    },
+    MinerLeft {
+        miner: Address,
+        conn: u64,
+    },
+    JobQueued {
+        job_id: B256,
+    },
+    Accepted {
+        miner: Address,
+        job_id: B256,
+    },
+    Rejected {
+        miner: Address,
+        job_id: B256,
+        reason: String,
+    },
+    Log {
+        miner: Address,
+        job_id: B256,
+        stream: LogStream,
+        data: String,
+    },
+    Finished {
+        miner: Address,
+        receipt: Box<SignedReceipt>,
+        reply: oneshot::Sender<std::result::Result<(), String>>,
+    },
+    Failed {
+        miner: Address,
+        job_id: B256,
+        error: String,
+    },
+    Cancel {
+        job_id: B256,
+        reply: oneshot::Sender<std::result::Result<(), String>>,
+    },
+    /// What running `spec` would cost with the miners connected now.
+    Quote {
+        spec: Box<fog_protocol::JobSpec>,
+        reply: oneshot::Sender<Quote>,
+    },
+    /// May `miner` fetch input blob `hash` (it holds a live job that needs it)?
+    MayFetch {
+        miner: Address,
+        hash: B256,
+        reply: oneshot::Sender<bool>,
+    },
+    /// May `miner` upload the output of `job_id` (it holds a live replica)?
+    MayUpload {
+        miner: Address,
+        job_id: B256,
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// A price quote for a spec with the miners connected now.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quote {
+    /// Connected miners that could run it (resources, window, placement, network), whatever their price.
+    pub fitting_miners: usize,
+    pub replicas: u16,
+    /// At least `replicas` miners fit.
+    pub enough_miners: bool,
+    /// The floor of the `replicas`-th cheapest fitting miner: what each replica must be allowed to charge.
+    pub per_replica: fog_protocol::U256,
+    pub fee_bps: u16,
+    /// The least `maxPayment` that covers `replicas × perReplica` plus the hub's commission.
+    pub suggested_max_payment: fog_protocol::U256,
+    /// What each replica may charge under the spec's own `maxPayment`.
+    pub max_charge_per_replica: fog_protocol::U256,
+}
+
+/// A cheap, clonable way to reach the engine.
+#[derive(Clone, Debug)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Event>,
+}
+
+/// The engine has stopped (the hub is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the hub's engine has stopped")]
+pub struct EngineGone;
+
+impl EngineHandle {
+    pub async fn send(&self, event: Event) -> std::result::Result<(), EngineGone> {
+        self.tx.send(event).await.map_err(|_| EngineGone)
+    }
+
+    /// Sends an event carrying a reply channel and waits for the answer.
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Event,
+    ) -> std::result::Result<T, EngineGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(make(reply)).await?;
+        answer.await.map_err(|_| EngineGone)
+    }
+}
+
+struct Session {
+    conn: u64,
+    tx: mpsc::UnboundedSender<HubMessage>,
+    last_seen: Instant,
+}
+
+struct LiveJob {
+    row: JobRow,
+    assignments: Vec<AssignmentRow>,
+    queued_at: Instant,
+    /// The first assignment's latency has been recorded.
+    timed: bool,
+}
+
+impl LiveJob {
+    fn live(&self) -> impl Iterator<Item = &AssignmentRow> {
+        self.assignments.iter().filter(|a| a.state.is_live())
+    }
+
+    /// Finished receipts grouped by output hash, largest group first.
+    fn groups(&self) -> Vec<(B256, Vec<&AssignmentRow>)> {
+        let mut groups: HashMap<B256, Vec<&AssignmentRow>> = HashMap::new();
+        for a in self
+            .assignments
+            .iter()
+            .filter(|a| a.state == AssignmentState::Finished)
+        {
+            if let Some(r) = &a.receipt {
+                groups.entry(r.payload.outputHash).or_default().push(a);
+            }
+        }
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort_by_key(|(_, g)| std::cmp::Reverse(g.len()));
+        groups
+    }
+
+    /// Replicas still to place: k minus the largest agreeing group minus those running.
+    fn needed(&self) -> usize {
+        let k = usize::from(self.row.spec.replicas);
+        let agreeing = self.groups().first().map_or(0, |(_, g)| g.len());
+        k.saturating_sub(agreeing + self.live().count())
+    }
+}
+
+/// The engine's state; see the module docs.
+pub struct Engine {
+    store: Store,
+    signer: PrivateKeySigner,
+    domain: Eip712Domain,
+    hub: Address,
+    config: EngineConfig,
+    metrics: Metrics,
+    scheduler: Scheduler,
+    queue: FairQueue,
+    jobs: HashMap<B256, LiveJob>,
+    sessions: HashMap<Address, Session>,
+    /// Live assignments whose miner is away, with when they are given up.
+    orphans: HashMap<String, Instant>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("hub", &self.hub)
+            .field("jobs", &self.jobs.len())
+            .field("miners", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn random_id() -> String {
+    let mut id = [0u8; 16];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut id);
+    alloy::hex::encode(id)
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        signer: PrivateKeySigner,
+        domain: Eip712Domain,
+        hub: Address,
+        config: EngineConfig,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            store,
+            signer,
+            domain,
+            hub,
+            config,
+            metrics,
+            scheduler: Scheduler::new(),
+            queue: FairQueue::default(),
+            jobs: HashMap::new(),
+            sessions: HashMap::new(),
+            orphans: HashMap::new(),
+        }
+    }
+
+    /// Loads the unfinished jobs and starts the engine; returns its handle.
+    pub async fn start(mut self) -> Result<(EngineHandle, tokio::task::JoinHandle<()>)> {
+        self.recover().await?;
+        let (tx, rx) = mpsc::channel(4_096);
+        let task = tokio::spawn(self.run(rx));
+        Ok((EngineHandle { tx }, task))
+    }
+
+    async fn recover(&mut self) -> Result<()> {
+        let grace = Instant::now() + self.config.miner_timeout;
+        for row in self.store.unfinished_jobs().await? {
+            let assignments = self.store.assignments_of(row.job_id).await?;
+            for a in assignments.iter().filter(|a| a.state.is_live()) {
+                self.orphans.insert(a.id.clone(), grace);
+            }
+            let job_id = row.job_id;
+            let buyer = row.buyer;
+            self.jobs.insert(
+                job_id,
+                LiveJob {
+                    row,
+                    assignments,
+                    queued_at: Instant::now(),
+                    timed: true,
+                },
+            );
+            self.queue.push(buyer, job_id);
+        }
+        if !self.jobs.is_empty() {
+            tracing::info!(
+                jobs = self.jobs.len(),
+                orphans = self.orphans.len(),
+                "resumed unfinished jobs"
+            );
+        }
+        self.update_gauges();
+        Ok(())
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Event>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let result = tokio::select! {
+                event = rx.recv() => match event {
+                    Some(event) => self.handle(event).await,
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick().await,
+            };
+            if let Err(e) = result {
+                // The database refused a write: nothing was acted on for this
+                // event; the next tick retries from the stored state.
+                tracing::error!(error = %e, "engine step failed");
+            }
+        }
+    }
+
+    async fn handle(&mut self, event: Event) -> Result<()> {
+        match event {
+            Event::MinerJoined {
+                miner,
+                conn,
+                offer,
+                tx,
+            } => self.miner_joined(miner, conn, offer, tx).await?,
+            Event::MinerOffer { miner, conn, offer } => {
+                if self.is_current(miner, conn) {
+                    let placed = self.placed_on(miner);
+                    let reputation = self.store.miner_record(miner).await?.reputation();
+                    self.scheduler.upsert(miner, offer, reputation, &placed);
+                    self.dispatch().await?;
+                }
+            }
+            Event::Heartbeat {
+                miner,
+                conn,
+                running,
+            } => self.heartbeat(miner, conn, &running).await?,
+            Event::MinerLeft { miner, conn } => {
+                if self.is_current(miner, conn) {
+                    self.miner_left(miner, "disconnected");
+                }
+            }
+            Event::JobQueued { job_id } => {
+                if let Some(row) = self.store.job(job_id).await?
+                    && !self.jobs.contains_key(&job_id)
+                    && !row.state.is_final()
+                {
+                    self.queue.push(row.buyer, job_id);
+                    self.jobs.insert(
+                        job_id,
+                        LiveJob {
+                            row,
+                            assignments: Vec::new(),
+                            queued_at: Instant::now(),
+                            timed: false,
+                        },
+                    );
+                    self.dispatch().await?;
+                }
+            }
+            Event::Accepted { miner, job_id } => {
+                if let Some(id) = self.live_assignment(job_id, miner) {
+                    self.set_assignment(job_id, &id, AssignmentState::Running, None, None)
+                        .await?;
+                }
+            }
+            Event::Rejected {
+                miner,
+                job_id,
+                reason,
+            } => {
+                if let Some(id) = self.live_assignment(job_id, miner) {
+                    let why = format!("rejected by the miner: {reason}");
+                    self.end_assignment(job_id, &id, AssignmentState::Failed, &why, None)
+                        .await?;
+                    self.dispatch().await?;
+                }
+            }
+            Event::Log {
+                miner,
+                job_id,
+                stream,
+                data,
+            } => {
+                if self.live_assignment(job_id, miner).is_some() {
+                    let stream = match stream {
+                        LogStream::Stdout => "stdout",
+                        LogStream::Stderr => "stderr",
+                    };
+                    self.store.append_log(job_id, miner, stream, &data).await?;
+                }
+            }
+            Event::Finished {
+                miner,
+                receipt,
+                reply,
+            } => {
+                let answer = self.finished(miner, *receipt).await?;
+                let _ = reply.send(answer);
+                self.dispatch().await?;
+            }
+            Event::Failed {
+                miner,
+                job_id,
+                error,
+            } => {
+                if let Some(id) = self.live_assignment(job_id, miner) {
+                    let why = format!("failed on the miner: {error}");
+                    self.end_assignment(
+                        job_id,
+                        &id,
+                        AssignmentState::Failed,
+                        &why,
+                        Some(MinerOutcome::Failed),
+                    )
+                    .await?;
+                    self.dispatch().await?;
+                }
+            }
+            Event::Cancel { job_id, reply } => {
+                let answer = self.cancel(job_id).await?;
+                let _ = reply.send(answer);
+            }
+            Event::Quote { spec, reply } => {
+                let _ = reply.send(self.quote(&spec));
+            }
+            Event::MayFetch { miner, hash, reply } => {
+                let allowed = self.jobs.values().any(|j| {
+                    j.live().any(|a| a.miner == miner)
+                        && j.row.spec.inputs.iter().any(|i| i.contentHash == hash)
+                });
+                if allowed {
+                    self.scheduler.note_cached(&miner, hash);
+                }
+                let _ = reply.send(allowed);
+            }
+            Event::MayUpload {
+                miner,
+                job_id,
+                reply,
+            } => {
+                let _ = reply.send(self.live_assignment(job_id, miner).is_some());
+            }
+        }
+        self.update_gauges();
+        Ok(())
+    }
+
+    fn is_current(&self, miner: Address, conn: u64) -> bool {
+        self.sessions.get(&miner).is_some_and(|s| s.conn == conn)
+    }
+
+    /// Resources of the live assignments on `miner`.
+    fn placed_on(&self, miner: Address) -> Vec<Resources> {
+        self.jobs
+            .values()
+            .flat_map(|j| {
+                j.live()
+                    .filter(move |a| a.miner == miner)
+                    .map(move |_| j.row.spec.resources.clone())
+            })
+            .collect()
+    }
+
+    fn live_assignment(&self, job_id: B256, miner: Address) -> Option<String> {
+        self.jobs
+            .get(&job_id)?
+            .live()
+            .find(|a| a.miner == miner)
+            .map(|a| a.id.clone())
+    }
+
+    async fn miner_joined(
+        &mut self,
+        miner: Address,
+        conn: u64,
+        offer: Offer,
+        tx: mpsc::UnboundedSender<HubMessage>,
+    ) -> Result<()> {
+        if let Some(old) = self.sessions.remove(&miner) {
+            // A newer connection of the same miner replaces the old one.
+            let _ = old.tx.send(HubMessage::Error {
+                message: "replaced by a newer connection of this miner".into(),
+            });
+        }
+        let reputation = self.store.miner_record(miner).await?.reputation();
+        let placed = self.placed_on(miner);
+        self.scheduler.upsert(miner, offer, reputation, &placed);
+        self.sessions.insert(
+            miner,
+            Session {
+                conn,
+                tx,
+                last_seen: Instant::now(),
+            },
+        );
+        tracing::info!(%miner, "miner connected");
+        self.dispatch().await
+    }
+
+    async fn heartbeat(&mut self, miner: Address, conn: u64, running: &[B256]) -> Result<()> {
+        if !self.is_current(miner, conn) {
+            return Ok(());
+        }
+        if let Some(s) = self.sessions.get_mut(&miner) {
+            s.last_seen = Instant::now();
+        }
+        // Assignments orphaned by a restart or a reconnect: kept if the miner
+        // still runs them, given up if it does not.
+        let mut lost = Vec::new();
+        for job in self.jobs.values() {
+            for a in job
+                .live()
+                .filter(|a| a.miner == miner && self.orphans.contains_key(&a.id))
+            {
+                if running.contains(&job.row.job_id) {
+                    continue;
+                }
+                lost.push((job.row.job_id, a.id.clone()));
+            }
+        }
+        for job in self.jobs.values() {
+            for a in job.live().filter(|a| a.miner == miner) {
+                if running.contains(&job.row.job_id) {
+                    self.orphans.remove(&a.id);
+                }
+            }
+        }
+        for (job_id, id) in lost {
+            self.orphans.remove(&id);
+            self.end_assignment(
+                job_id,
+                &id,
+                AssignmentState::Lost,
+                "the miner no longer runs it",
+                Some(MinerOutcome::Dropped),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The miner's session ended: its live assignments wait `miner_timeout`
+    /// for it to come back before they are reassigned.
+    fn miner_left(&mut self, miner: Address, why: &str) {
+        self.sessions.remove(&miner);
+        self.scheduler.remove(&miner);
+        let grace = Instant::now() + self.config.miner_timeout;
+        for job in self.jobs.values() {
+            for a in job.live().filter(|a| a.miner == miner) {
+                self.orphans.entry(a.id.clone()).or_insert(grace);
+            }
+        }
+        tracing::info!(%miner, why, "miner gone");
+    }
+
+    async fn on_tick(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let silent: Vec<Address> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last_seen) > self.config.miner_timeout)
+            .map(|(m, _)| *m)
+            .collect();
+        for miner in silent {
+            if let Some(s) = self.sessions.get(&miner) {
+                let _ = s.tx.send(HubMessage::Error {
+                    message: "no heartbeat: closing the session".into(),
+                });
+            }
+            self.miner_left(miner, "missed heartbeats");
+        }
+        let expired: Vec<String> = self
+            .orphans
+            .iter()
+            .filter(|(_, deadline)| **deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            self.orphans.remove(&id);
+            let job = self
+                .jobs
+                .values()
+                .find(|j| j.live().any(|a| a.id == id))
+                .map(|j| j.row.job_id);
+            if let Some(job_id) = job {
+                self.end_assignment(
+                    job_id,
+                    &id,
+                    AssignmentState::Lost,
+                    "the miner went away",
+                    Some(MinerOutcome::Dropped),
+                )
+                .await?;
+            }
+        }
+        let unix = unix_now();
+        let past_deadline: Vec<B256> = self
+            .jobs
+            .values()
+            .filter(|j| j.row.spec.deadline <= unix)
+            .map(|j| j.row.job_id)
+            .collect();
+        for job_id in past_deadline {
+            self.finish_job(
+                job_id,
+                JobState::Failed,
+                Some("the deadline passed before the job completed"),
+                None,
+            )
+            .await?;
+        }
+        self.dispatch().await?;
+        self.update_gauges();
+        Ok(())
+    }
+
+    /// Places every replica that can be placed now, buyers in fair turn.
+    async fn dispatch(&mut self) -> Result<()> {
+        if self.queue.is_empty() || self.scheduler.is_empty() {
+            return Ok(());
+        }
+        for (buyer, job_id) in self.queue.round() {
+            let Some(job) = self.jobs.get(&job_id) else {
+                self.queue.remove(&buyer, &job_id);
+                continue;
+            };
+            let needed = job.needed();
+            if needed == 0 {
+                self.queue.remove(&buyer, &job_id);
+                continue;
+            }
+            let k = u32::from(job.row.spec.replicas);
+            let used = u32::try_from(
+                job.assignments
+                    .iter()
+                    .filter(|a| a.state != AssignmentState::Cancelled)
+                    .count(),
+            )
+            .unwrap_or(u32::MAX);
+            if used >= k + self.config.max_reassignments && job.live().count() == 0 {
+                let why = format!("no {k} miners completed the job in {used} assignments");
+                self.finish_job(job_id, JobState::Failed, Some(&why), None)
+                    .await?;
+                continue;
+            }
+            let mut placed = 0;
+            for _ in 0..needed {
+                if !self.place_replica(job_id).await? {
+                    break;
+                }
+                placed += 1;
+            }
+            if placed == needed {
+                self.queue.remove(&buyer, &job_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Assigns one more replica of `job_id`; false if no miner fits now.
+    async fn place_replica(&mut self, job_id: B256) -> Result<bool> {
+        let Some(job) = self.jobs.get(&job_id) else {
+            return Ok(false);
+        };
+        let spec = &job.row.spec;
+        let max_charge =
+            max_charge_per_replica(spec.maxPayment, self.config.fee_bps, spec.replicas);
+        let exclude: HashSet<Address> = job.assignments.iter().map(|a| a.miner).collect();
+        let taken: HashSet<u16> = job
+            .assignments
+            .iter()
+            .filter(|a| a.state.is_live() || a.state == AssignmentState::Finished)
+            .map(|a| a.replica)
+            .collect();
+        let request = Request {
+            spec,
+            max_charge,
+            now: unix_now(),
+        };
+        let Some(miner) = self.scheduler.place(&request, &exclude) else {
+            return Ok(false);
+        };
+        let replica = (0..u16::MAX).find(|r| !taken.contains(r)).unwrap_or(0);
+        let assignment = Assignment {
+            jobId: job_id,
+            specHash: job.row.spec_hash,
+            hub: self.hub,
+            miner,
+            maxCharge: max_charge,
+        };
+        let signed = match SignedAssignment::sign(assignment, &self.signer, &self.domain) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "signing an assignment");
+                self.scheduler.release(&miner, &spec.resources);
+                return Ok(false);
+            }
+        };
+        let now = chrono::Utc::now().timestamp();
+        let row = AssignmentRow {
+            id: random_id(),
+            job_id,
+            replica,
+            miner,
+            max_charge,
+            signature: signed.signature,
+            state: AssignmentState::Assigned,
+            error: None,
+            receipt: None,
+            created_at: now,
+            updated_at: now,
+        };
+        // Stored before it is sent: a restart finds it and waits for the miner.
+        if let Err(e) = self.store.insert_assignment(&row).await {
+            self.scheduler.release(&miner, &spec.resources);
+            return Err(e);
+        }
+        let spec_box = Box::new(spec.clone());
+        let first = job.row.state == JobState::Queued;
+        if first {
+            self.store
+                .set_job_state(job_id, &[JobState::Queued], JobState::Running, None, None)
+                .await?;
+        }
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return Ok(false);
+        };
+        if first {
+            job.row.state = JobState::Running;
+        }
+        if !job.timed {
+            job.timed = true;
+            self.metrics
+                .assignment_latency
+                .observe(job.queued_at.elapsed().as_secs_f64());
+        }
+        job.assignments.push(row.clone());
+        let sent = self.sessions.get(&miner).is_some_and(|s| {
+            s.tx.send(HubMessage::Assign {
+                assignment: signed,
+                spec: spec_box,
+            })
+            .is_ok()
+        });
+        if !sent {
+            self.end_assignment(
+                job_id,
+                &row.id,
+                AssignmentState::Lost,
+                "the miner's session closed",
+                None,
+            )
+            .await?;
+            return Ok(false);
+        }
+        self.metrics.assignments.inc();
+        tracing::info!(job = %job_id, %miner, replica, "assigned");
+        Ok(true)
+    }
+
+    /// Ends a live assignment (not with a receipt): stores the new state,
+    /// frees the miner's capacity, notes the outcome, and queues the job again.
+    async fn end_assignment(
+        &mut self,
+        job_id: B256,
+        id: &str,
+        to: AssignmentState,
+        why: &str,
+        outcome: Option<MinerOutcome>,
+    ) -> Result<()> {
+        let changed = self.set_assignment(job_id, id, to, Some(why), None).await?;
+        if !changed {
+            return Ok(());
+        }
+        self.orphans.remove(id);
+        let Some(job) = self.jobs.get(&job_id) else {
+            return Ok(());
+        };
+        let Some(a) = job.assignments.iter().find(|a| a.id == id) else {
+            return Ok(());
+        };
+        let miner = a.miner;
+        self.scheduler.release(&miner, &job.row.spec.resources);
+        if let Some(outcome) = outcome {
+            self.store.record_outcome(miner, outcome).await?;
+            let reputation = self.store.miner_record(miner).await?.reputation();
+            self.scheduler.set_reputation(&miner, reputation);
+        }
+        tracing::info!(job = %job_id, %miner, state = to.as_str(), why, "assignment ended");
+        if !job.row.state.is_final() {
+            self.queue.push(job.row.buyer, job_id);
+        }
+        Ok(())
+    }
+
+    /// Stores and mirrors an assignment's state change; false if it had already left the live states.
+    async fn set_assignment(
+        &mut self,
+        job_id: B256,
+        id: &str,
+        to: AssignmentState,
+        error: Option<&str>,
+        receipt: Option<&SignedReceipt>,
+    ) -> Result<bool> {
+        let from = [AssignmentState::Assigned, AssignmentState::Running];
+        let changed = self
+            .store
+            .set_assignment_state(id, &from, to, error, receipt)
+            .await?;
+        if changed
+            && let Some(job) = self.jobs.get_mut(&job_id)
+            && let Some(a) = job.assignments.iter_mut().find(|a| a.id == id)
+        {
+            a.state = to;
+            a.error = error.map(str::to_owned).or(a.error.take());
+            if let Some(r) = receipt {
+                a.receipt = Some(r.clone());
+            }
+        }
+        Ok(changed)
+    }
+
+    /// A miner's receipt: checked, stored, and the job completed once k agree.
+    async fn finished(
+        &mut self,
+        miner: Address,
+        receipt: SignedReceipt,
+    ) -> Result<std::result::Result<(), String>> {
+        let r = &receipt.payload;
+        let job_id = r.jobId;
+        let Some(id) = self.live_assignment(job_id, miner) else {
+            return Ok(Err(format!("job {job_id} is not assigned to you")));
+        };
+        let problem = {
+            let job = &self.jobs[&job_id];
+            let a = job.assignments.iter().find(|a| a.id == id);
+            if r.miner != miner {
+                Some(format!(
+                    "the receipt names miner {}, but you are {miner}",
+                    r.miner
+                ))
+            } else if let Err(e) = receipt.verify(&self.domain) {
+                Some(format!("the receipt's signature: {e}"))
+            } else if r.specHash != job.row.spec_hash || r.hub != self.hub {
+                Some("the receipt's spec hash or hub does not match the assignment".to_owned())
+            } else if a.is_some_and(|a| r.amountCharged > a.max_charge) {
+                Some(format!(
+                    "the receipt charges {} beyond the assignment's maximum",
+                    r.amountCharged
+                ))
+            } else if self.store.blob(r.outputHash).await?.is_none() {
+                Some(format!(
+                    "no output archive with hash {} was uploaded",
+                    r.outputHash
+                ))
+            } else {
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            self.end_assignment(
+                job_id,
+                &id,
+                AssignmentState::Failed,
+                &problem,
+                Some(MinerOutcome::Failed),
+            )
+            .await?;
+            return Ok(Err(problem));
+        }
+        self.set_assignment(job_id, &id, AssignmentState::Finished, None, Some(&receipt))
+            .await?;
+        self.orphans.remove(&id);
+        let Some(job) = self.jobs.get(&job_id) else {
+            return Ok(Ok(()));
+        };
+        self.scheduler.release(&miner, &job.row.spec.resources);
+        tracing::info!(job = %job_id, %miner, output = %r.outputHash, exit = r.exitCode, "receipt accepted");
+        let k = usize::from(job.row.spec.replicas);
+        let groups = job.groups();
+        if let Some((hash, group)) = groups.first()
+            && group.len() >= k
+        {
+            let (hash, winners) = (*hash, group.iter().map(|a| a.miner).collect::<Vec<_>>());
+            let losers: Vec<Address> = groups[1..]
+                .iter()
+                .flat_map(|(_, g)| g.iter().map(|a| a.miner))
+                .collect();
+            for m in winners {
+                self.store
+                    .record_outcome(m, MinerOutcome::Completed)
+                    .await?;
+            }
+            for m in losers {
+                // Disagreed with the quorum.
+                self.store.record_outcome(m, MinerOutcome::Failed).await?;
+            }
+            self.finish_job(job_id, JobState::Completed, None, Some(hash))
+                .await?;
+        } else if job.needed() > 0 {
+            self.queue.push(job.row.buyer, job_id);
+        }
+        Ok(Ok(()))
+    }
+
+    /// Moves a job to a final state, cancelling its live assignments.
+    async fn finish_job(
+        &mut self,
+        job_id: B256,
+        to: JobState,
+        why: Option<&str>,
+        output: Option<B256>,
+    ) -> Result<()> {
+        let from = [JobState::Queued, JobState::Running];
+        if !self
+            .store
+            .set_job_state(job_id, &from, to, why, output)
+            .await?
+        {
+            return Ok(());
+        }
+        let Some(job) = self.jobs.remove(&job_id) else {
+            return Ok(());
+        };
+        self.queue.remove(&job.row.buyer, &job_id);
+        for a in job.live() {
+            self.store
+                .set_assignment_state(
+                    &a.id,
+                    &[AssignmentState::Assigned, AssignmentState::Running],
+                    AssignmentState::Cancelled,
+                    Some(why.unwrap_or("the job is over")),
+                    None,
+                )
+                .await?;
+            self.orphans.remove(&a.id);
+            self.scheduler.release(&a.miner, &job.row.spec.resources);
+            if let Some(s) = self.sessions.get(&a.miner) {
+                let _ = s.tx.send(HubMessage::Cancel {
+                    job_id,
+                    reason: why.unwrap_or("the job is over").to_owned(),
+                });
+            }
+        }
+        self.metrics.finished(to);
+        tracing::info!(job = %job_id, state = to.as_str(), why, "job ended");
+        Ok(())
+    }
+
+    async fn cancel(&mut self, job_id: B256) -> Result<std::result::Result<(), String>> {
+        if !self.jobs.contains_key(&job_id) {
+            return Ok(Err(format!("job {job_id} is not running or queued")));
+        }
+        self.finish_job(
+            job_id,
+            JobState::Cancelled,
+            Some("cancelled by the buyer"),
+            None,
+        )
+        .await?;
+        Ok(Ok(()))
+    }
+
+    fn quote(&self, spec: &fog_protocol::JobSpec) -> Quote {
+        use fog_protocol::U256;
+        use fog_protocol::charge::BPS;
+        let k = usize::from(spec.replicas.max(1));
+        let costs = self.scheduler.costs(spec, unix_now());
+        let per_replica = costs.get(k - 1).copied().unwrap_or(U256::ZERO);
+        let miners = per_replica * U256::from(k);
+        let fee = U256::from(self.config.fee_bps);
+        let suggested = miners + (miners * fee).div_ceil(U256::from(BPS));
+        Quote {
+            fitting_miners: costs.len(),
+            replicas: spec.replicas,
+            enough_miners: costs.len() >= k,
+            per_replica,
+            fee_bps: self.config.fee_bps,
+            suggested_max_payment: suggested,
+            max_charge_per_replica: max_charge_per_replica(
+                spec.maxPayment,
+                self.config.fee_bps,
+                spec.replicas,
+            ),
+        }
+    }
+
+    fn update_gauges(&self) {
+        self.metrics
+            .miners_connected
+            .set(i64::try_from(self.sessions.len()).unwrap_or(i64::MAX));
+        self.metrics
+            .queue_depth
+            .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
+    }
+}

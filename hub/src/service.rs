@@ -1,0 +1,137 @@
+//! Wires the hub together and serves it until shut down.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fog_protocol::PrivateKeySigner;
+use fog_protocol::deploy::Deployment;
+
+use crate::api::{Limits, Shared, router};
+use crate::auth::Auth;
+use crate::blobs::BlobStore;
+use crate::chain::Chain;
+use crate::config::HubConfig;
+use crate::engine::{Engine, EngineConfig};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Why the hub could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("deployment file: {0}")]
+    Deployment(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Blobs(#[from] crate::blobs::BlobError),
+    #[error("chain: {0}")]
+    Chain(#[from] crate::chain::EscrowError),
+    #[error("the deployment is for chain {deployment}, but {rpc} serves chain {node}")]
+    WrongChain {
+        deployment: u64,
+        node: u64,
+        rpc: String,
+    },
+    #[error("hub {hub} is not active in the registry (state {state}); register it first")]
+    NotActive {
+        hub: fog_protocol::Address,
+        state: u8,
+    },
+    #[error(
+        "the registry's assignment signer for hub {hub} is {registered}, but this hub's key is {ours}"
+    )]
+    WrongSigner {
+        hub: fog_protocol::Address,
+        registered: fog_protocol::Address,
+        ours: fog_protocol::Address,
+    },
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Starts the hub and serves until `shutdown` resolves.
+pub async fn serve(
+    config: HubConfig,
+    signer: PrivateKeySigner,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let deployment =
+        Deployment::load(&config.deployment).map_err(|e| ServeError::Deployment(e.to_string()))?;
+    let chain = Chain::connect(&config.rpc_url, deployment.escrow, config.hub).await?;
+    if chain.chain_id() != deployment.chain_id {
+        return Err(ServeError::WrongChain {
+            deployment: deployment.chain_id,
+            node: chain.chain_id(),
+            rpc: config.rpc_url.clone(),
+        });
+    }
+    let (state, registered, fee_bps) = chain.hub_terms(deployment.registry).await?;
+    if state != 1 {
+        return Err(ServeError::NotActive {
+            hub: config.hub,
+            state,
+        });
+    }
+    if registered != signer.address() {
+        return Err(ServeError::WrongSigner {
+            hub: config.hub,
+            registered,
+            ours: signer.address(),
+        });
+    }
+    let store = Store::open(&config.database_url).await?;
+    let blobs = BlobStore::open(&config.blob_dir)?;
+    let metrics = Metrics::new();
+    let domain = deployment.domain();
+    let heartbeat_interval = Duration::from_millis(config.miners.heartbeat_interval_ms);
+    let engine = Engine::new(
+        store.clone(),
+        signer,
+        domain.clone(),
+        config.hub,
+        EngineConfig {
+            heartbeat_interval,
+            miner_timeout: Duration::from_millis(config.miners.timeout_ms),
+            max_reassignments: config.miners.max_reassignments,
+            fee_bps,
+        },
+        metrics.clone(),
+    );
+    let (engine, engine_task) = engine.start().await?;
+    let shared = Arc::new(Shared {
+        store,
+        blobs,
+        chain,
+        auth: Auth::new(Duration::from_secs(config.token_ttl_secs)),
+        engine,
+        metrics,
+        limits: Limits {
+            max_json_bytes: config.limits.max_json_bytes,
+            max_blob_bytes: config.limits.max_blob_bytes,
+        },
+        domain,
+        heartbeat_interval,
+        fee_bps,
+        next_conn: Default::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    tracing::info!(listen = %config.listen, hub = %config.hub, fee_bps, "hub serving");
+    axum::serve(listener, router(shared))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Serve)?;
+    engine_task.abort();
+    Ok(())
+}

@@ -1,0 +1,589 @@
+//! The hub's durable state, and the only module that speaks SQL.
+//!
+//! Everything the hub acts on is written here first: a job is stored before
+//! it is queued, an assignment before it is sent, a receipt before the job
+//! is called complete. The SQL is portable (`$n` parameters, no SQLite-only
+//! constructs) so that PostgreSQL can take SQLite's place for multi-replica
+//! hubs; only [`Store::open`] knows which engine it talks to.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use fog_protocol::{Address, B256, JobSpec, Signature, SignedReceipt, U256};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored {what} {value:?} is corrupt: {reason}")]
+    Corrupt {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("job {0} already exists")]
+    JobExists(B256),
+}
+
+fn corrupt(what: &'static str, value: &str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        value: value.chars().take(100).collect(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse<T: FromStr>(what: &'static str, value: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e| corrupt(what, value, e))
+}
+
+/// Lowercase 0x-hex, the stored form of addresses and hashes.
+pub fn hex_addr(a: Address) -> String {
+    format!("{a:#x}")
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s { $($text => Ok(Self::$variant),)+ other => Err(format!("unknown state {other:?}")) }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Where a job is.
+    JobState {
+        Queued = "queued",
+        Running = "running",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+);
+
+impl JobState {
+    /// No further change will happen to a job in this state.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+string_enum!(
+    /// Where one replica's run on one miner is.
+    AssignmentState {
+        Assigned = "assigned",
+        Running = "running",
+        Finished = "finished",
+        Failed = "failed",
+        Lost = "lost",
+        Cancelled = "cancelled",
+    }
+);
+
+impl AssignmentState {
+    /// Holds the replica: no other assignment of it may exist meanwhile.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Assigned | Self::Running)
+    }
+}
+
+/// A stored job.
+#[derive(Clone, Debug)]
+pub struct JobRow {
+    pub job_id: B256,
+    pub buyer: Address,
+    pub spec: JobSpec,
+    pub spec_hash: B256,
+    pub signature: Signature,
+    pub state: JobState,
+    pub error: Option<String>,
+    pub output_hash: Option<B256>,
+    pub seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A stored assignment.
+#[derive(Clone, Debug)]
+pub struct AssignmentRow {
+    pub id: String,
+    pub job_id: B256,
+    pub replica: u16,
+    pub miner: Address,
+    pub max_charge: U256,
+    pub signature: Signature,
+    pub state: AssignmentState,
+    pub error: Option<String>,
+    pub receipt: Option<SignedReceipt>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A stored log chunk.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRow {
+    pub seq: i64,
+    pub miner: Address,
+    pub stream: String,
+    pub data: String,
+}
+
+/// A miner's record of outcomes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MinerRecord {
+    pub completed: u64,
+    pub failed: u64,
+    pub dropped: u64,
+}
+
+impl MinerRecord {
+    /// Laplace-smoothed share of good outcomes: a new miner starts at 0.5,
+    /// and one bad outcome does not sink a long good record.
+    pub fn reputation(&self) -> f64 {
+        let bad = self.failed + self.dropped;
+        (self.completed as f64 + 1.0) / ((self.completed + bad) as f64 + 2.0)
+    }
+}
+
+/// What a miner's run came to, for its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinerOutcome {
+    Completed,
+    Failed,
+    Dropped,
+}
+
+/// The hub's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or
+    /// `sqlite::memory:`) and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            // WAL with synchronous=NORMAL: a committed write survives the
+            // process being killed; only a power loss can take the last ones.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let in_memory = url.contains(":memory:");
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database lives in one connection.
+            .max_connections(if in_memory { 1 } else { 8 })
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    // ---- jobs ---------------------------------------------------------------
+
+    /// Stores a new job as queued.
+    pub async fn insert_job(
+        &self,
+        job_id: B256,
+        buyer: Address,
+        spec: &JobSpec,
+        signature: &Signature,
+    ) -> Result<JobRow, StoreError> {
+        let t = now();
+        let seq = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(t);
+        let spec_json = serde_json::to_string(spec).map_err(|e| corrupt("spec", "", e))?;
+        let spec_hash = spec.spec_hash();
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (job_id, buyer, spec_hash, spec_json, signature, replicas, state, seq, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind(job_id.to_string())
+        .bind(hex_addr(buyer))
+        .bind(spec_hash.to_string())
+        .bind(&spec_json)
+        .bind(signature.to_string())
+        .bind(i64::from(spec.replicas))
+        .bind(JobState::Queued.as_str())
+        .bind(seq)
+        .bind(t)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::JobExists(job_id))
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(JobRow {
+                job_id,
+                buyer,
+                spec: spec.clone(),
+                spec_hash,
+                signature: *signature,
+                state: JobState::Queued,
+                error: None,
+                output_hash: None,
+                seq,
+                created_at: t,
+                updated_at: t,
+            }),
+        }
+    }
+
+    pub async fn job(&self, job_id: B256) -> Result<Option<JobRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"
+        )))
+        .bind(job_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| job_row(&r)).transpose()
+    }
+
+    /// A buyer's jobs, newest first, `limit` at most, older than `before_seq` if given.
+    pub async fn jobs_of(
+        &self,
+        buyer: Address,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE buyer = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+        )))
+        .bind(hex_addr(buyer))
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Jobs not yet final, oldest first: what a restarted hub picks up.
+    pub async fn unfinished_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Moves a job from one of `from` to `to`; false if it was in none of them.
+    pub async fn set_job_state(
+        &self,
+        job_id: B256,
+        from: &[JobState],
+        to: JobState,
+        error: Option<&str>,
+        output_hash: Option<B256>,
+    ) -> Result<bool, StoreError> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, error = COALESCE($2, error), output_hash = COALESCE($3, output_hash), updated_at = $4
+             WHERE job_id = $5 AND state IN ($6, $7, $8, $9, $10)",
+        )
+        .bind(to.as_str())
+        .bind(error)
+        .bind(output_hash.map(|h| h.to_string()))
+        .bind(now())
+        .bind(job_id.to_string());
+        let done = bind_states(done, &from).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// How many jobs are in each state.
+    pub async fn job_counts(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("state")?, r.try_get::<i64, _>("n")?)))
+            .collect()
+    }
+
+    // ---- assignments -----------------------------------------------------------
+
+    /// Stores an assignment before it is sent. Fails (unique violation) if
+    /// the replica is already live or the miner already holds the job.
+    pub async fn insert_assignment(&self, row: &AssignmentRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO assignments (id, job_id, replica, miner, max_charge, signature, state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&row.id)
+        .bind(row.job_id.to_string())
+        .bind(i64::from(row.replica))
+        .bind(hex_addr(row.miner))
+        .bind(row.max_charge.to_string())
+        .bind(row.signature.to_string())
+        .bind(row.state.as_str())
+        .bind(row.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves an assignment from one of `from` to `to` (compare and set);
+    /// false if it was in none of them.
+    pub async fn set_assignment_state(
+        &self,
+        id: &str,
+        from: &[AssignmentState],
+        to: AssignmentState,
+        error: Option<&str>,
+        receipt: Option<&SignedReceipt>,
+    ) -> Result<bool, StoreError> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let receipt = receipt
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| corrupt("receipt", "", e))?;
+        let q = sqlx::query(
+            "UPDATE assignments SET state = $1, error = COALESCE($2, error), receipt = COALESCE($3, receipt), updated_at = $4
+             WHERE id = $5 AND state IN ($6, $7, $8, $9, $10)",
+        )
+        .bind(to.as_str())
+        .bind(error)
+        .bind(receipt)
+        .bind(now())
+        .bind(id);
+        let done = bind_states(q, &from).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn assignments_of(&self, job_id: B256) -> Result<Vec<AssignmentRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE job_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(job_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(assignment_row).collect()
+    }
+
+    pub async fn assignment(&self, id: &str) -> Result<Option<AssignmentRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| assignment_row(&r)).transpose()
+    }
+
+    // ---- blobs ---------------------------------------------------------------
+
+    /// Records a stored blob (idempotent: the first uploader is kept).
+    pub async fn put_blob(
+        &self,
+        hash: B256,
+        size: u64,
+        uploader: Address,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO blobs (hash, size, uploader, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash.to_string())
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .bind(hex_addr(uploader))
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Size and uploader of a stored blob.
+    pub async fn blob(&self, hash: B256) -> Result<Option<(u64, Address)>, StoreError> {
+        let row = sqlx::query("SELECT size, uploader FROM blobs WHERE hash = $1")
+            .bind(hash.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let size: i64 = r.try_get("size")?;
+            let uploader: String = r.try_get("uploader")?;
+            Ok((
+                u64::try_from(size).unwrap_or(0),
+                parse("uploader", &uploader)?,
+            ))
+        })
+        .transpose()
+    }
+
+    // ---- logs ----------------------------------------------------------------
+
+    /// Appends a log chunk; returns its sequence number within the job.
+    pub async fn append_log(
+        &self,
+        job_id: B256,
+        miner: Address,
+        stream: &str,
+        data: &str,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO job_logs (job_id, seq, miner, stream, data)
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_logs WHERE job_id = $1), $2, $3, $4)
+             RETURNING seq",
+        )
+        .bind(job_id.to_string())
+        .bind(hex_addr(miner))
+        .bind(stream)
+        .bind(data)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    /// Log chunks after `after_seq`, in order.
+    pub async fn logs(
+        &self,
+        job_id: B256,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<LogRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, miner, stream, data FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(job_id.to_string())
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let miner: String = r.try_get("miner")?;
+                Ok(LogRow {
+                    seq: r.try_get("seq")?,
+                    miner: parse("miner", &miner)?,
+                    stream: r.try_get("stream")?,
+                    data: r.try_get("data")?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- miners ----------------------------------------------------------------
+
+    /// Adds one outcome to a miner's record.
+    pub async fn record_outcome(
+        &self,
+        miner: Address,
+        outcome: MinerOutcome,
+    ) -> Result<(), StoreError> {
+        let column = match outcome {
+            MinerOutcome::Completed => "completed",
+            MinerOutcome::Failed => "failed",
+            MinerOutcome::Dropped => "dropped",
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO miners (address, {column}, last_seen) VALUES ($1, 1, $2)
+             ON CONFLICT (address) DO UPDATE SET {column} = miners.{column} + 1, last_seen = $2"
+        )))
+        .bind(hex_addr(miner))
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A miner's record (zeros for a miner never seen).
+    pub async fn miner_record(&self, miner: Address) -> Result<MinerRecord, StoreError> {
+        let row = sqlx::query("SELECT completed, failed, dropped FROM miners WHERE address = $1")
+            .bind(hex_addr(miner))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => MinerRecord::default(),
+            Some(r) => MinerRecord {
+                completed: u64::try_from(r.try_get::<i64, _>("completed")?).unwrap_or(0),
+                failed: u64::try_from(r.try_get::<i64, _>("failed")?).unwrap_or(0),
+                dropped: u64::try_from(r.try_get::<i64, _>("dropped")?).unwrap_or(0),
+            },
+        })
+    }
+}
+
+const JOB_COLUMNS: &str = "job_id, buyer, spec_hash, spec_json, signature, state, error, output_hash, seq, created_at, updated_at";
+const ASSIGNMENT_COLUMNS: &str = "id, job_id, replica, miner, max_charge, signature, state, error, receipt, created_at, updated_at";
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds up to five states to `IN ($a, …)`, repeating the first to fill.
+fn bind_states<'q>(mut q: Query<'q>, states: &[&'static str]) -> Query<'q> {
+    for i in 0..5 {
+        q = q.bind(states.get(i).or(states.first()).copied().unwrap_or(""));
+    }
+    q
+}
+
+fn job_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRow, StoreError> {
+    let text = |c: &str| r.try_get::<String, _>(c);
+    let spec_json = text("spec_json")?;
+    Ok(JobRow {
+        job_id: parse("job id", &text("job_id")?)?,
+        buyer: parse("buyer", &text("buyer")?)?,
+        spec: serde_json::from_str(&spec_json).map_err(|e| corrupt("spec", &spec_json, e))?,
+        spec_hash: parse("spec hash", &text("spec_hash")?)?,
+        signature: parse("signature", &text("signature")?)?,
+        state: parse("job state", &text("state")?)?,
+        error: r.try_get("error")?,
+        output_hash: r
+            .try_get::<Option<String>, _>("output_hash")?
+            .map(|h| parse("output hash", &h))
+            .transpose()?,
+        seq: r.try_get("seq")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn assignment_row(r: &sqlx::sqlite::SqliteRow) -> Result<AssignmentRow, StoreError> {
+    let text = |c: &str| r.try_get::<String, _>(c);
+    let replica: i64 = r.try_get("replica")?;
+    Ok(AssignmentRow {
+        id: text("id")?,
+        job_id: parse("job id", &text("job_id")?)?,
+        replica: u16::try_from(replica).map_err(|e| corrupt("replica", &replica.to_string(), e))?,
+        miner: parse("miner", &text("miner")?)?,
+        max_charge: parse("max charge", &text("max_charge")?)?,
+        signature: parse("signature", &text("signature")?)?,
+        state: parse("assignment state", &text("state")?)?,
+        error: r.try_get("error")?,
+        receipt: r
+            .try_get::<Option<String>, _>("receipt")?
+            .map(|j| serde_json::from_str(&j).map_err(|e| corrupt("receipt", &j, e)))
+            .transpose()?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
