@@ -208,14 +208,68 @@ impl Executor {
     /// that miners sharing one engine (each has its own work directory)
     /// never collide, even on replicas of one job.
     pub fn container_name(&self, job_id: B256) -> String {
-        let dir = std::path::absolute(&self.config.work_dir)
-            .unwrap_or_else(|_| self.config.work_dir.clone());
-        let tag = sha256_reader(dir.as_os_str().as_encoded_bytes()).map_or(B256::ZERO, |h| h);
         format!(
             "fog-{}-{}",
             alloy::hex::encode(&job_id[..10]),
-            alloy::hex::encode(&tag[..4])
+            self.instance_tag()
         )
+    }
+
+    /// 8 hex characters naming this executor's work directory.
+    fn instance_tag(&self) -> String {
+        let dir = std::path::absolute(&self.config.work_dir)
+            .unwrap_or_else(|_| self.config.work_dir.clone());
+        let tag = sha256_reader(dir.as_os_str().as_encoded_bytes()).map_or(B256::ZERO, |h| h);
+        alloy::hex::encode(&tag[..4])
+    }
+
+    /// Removes what an earlier run of this executor left behind when it was
+    /// killed mid-job: its containers, job file systems (unmounted) and
+    /// cgroups. Returns how many containers were removed.
+    pub async fn clean_leftovers(&self) -> Result<usize, ExecError> {
+        use bollard::query_parameters::ListContainersOptionsBuilder;
+        let tag = self.instance_tag();
+        let label = format!("org.fog.instance={tag}");
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([("label", vec![label.as_str()])]))
+            .build();
+        let mut removed = 0;
+        for container in self.docker.list_containers(Some(options)).await? {
+            let Some(id) = container.id else { continue };
+            let remove = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            self.docker.remove_container(&id, Some(remove)).await?;
+            removed += 1;
+        }
+        let work_dir = std::path::absolute(&self.config.work_dir)
+            .unwrap_or_else(|_| self.config.work_dir.clone());
+        if work_dir.is_dir() {
+            let entries = std::fs::read_dir(&work_dir).map_err(io_err(&work_dir))?;
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(stem) = name.strip_suffix(".img") else {
+                    continue;
+                };
+                if stem.starts_with("fog-") && stem.ends_with(&tag) {
+                    JobFs::reclaim(&work_dir, stem)?;
+                }
+            }
+        }
+        for name in JobCgroup::named_like(&tag) {
+            if let Err(e) = JobCgroup::new(&name).remove() {
+                tracing::warn!(cgroup = name, error = %e, "removing a leftover cgroup");
+            }
+        }
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed containers left by an earlier run of this miner"
+            );
+        }
+        Ok(removed)
     }
 
     pub fn docker(&self) -> &Docker {
@@ -443,7 +497,10 @@ impl Executor {
             user: Some(format!("{}:{}", JOB_USER.0, JOB_USER.1)),
             working_dir: Some("/tmp".into()),
             network_disabled: Some(network == NetworkPolicy::None),
-            labels: Some(HashMap::from([("org.fog.job".to_owned(), name.to_owned())])),
+            labels: Some(HashMap::from([
+                ("org.fog.job".to_owned(), name.to_owned()),
+                ("org.fog.instance".to_owned(), self.instance_tag()),
+            ])),
             host_config: Some(host_config),
             ..Default::default()
         };

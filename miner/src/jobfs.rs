@@ -111,6 +111,23 @@ impl JobFs {
         }
     }
 
+    /// Unmounts and deletes a job file system that a killed miner left at
+    /// `dir/<name>` (and its image), if there is one.
+    pub fn reclaim(dir: &Path, name: &str) -> Result<(), JobFsError> {
+        let mount_point = dir.join(name);
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let mounted = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .any(|m| Path::new(m) == mount_point);
+        let mut fs = Self {
+            image: dir.join(format!("{name}.img")),
+            mount_point,
+            mounted,
+        };
+        fs.teardown()
+    }
+
     /// Where the file system is mounted.
     pub fn path(&self) -> &Path {
         &self.mount_point

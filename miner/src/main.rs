@@ -315,6 +315,10 @@ async fn run_agent(
     let executor = Executor::connect(exec_config)
         .await
         .context("connecting to the Docker engine")?;
+    executor
+        .clean_leftovers()
+        .await
+        .context("removing jobs an earlier run left behind")?;
     let runner = std::sync::Arc::new(Runner::new(executor, policy, key, deployment.domain()));
     tracing::info!(miner = %runner.address(), hub = %hub_url, "fog-miner starting");
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -134,6 +134,25 @@ impl JobCgroup {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Names of the job cgroups whose names end with `suffix` (an executor's
+    /// instance tag), as a killed miner may leave them.
+    pub fn named_like(suffix: &str) -> Vec<String> {
+        let root = PathBuf::from(CGROUP_ROOT);
+        let jobs = match hierarchy(&root) {
+            Hierarchy::V2 => root.join(JOBS_CGROUP),
+            Hierarchy::V1 => root.join("memory").join(JOBS_CGROUP),
+        };
+        std::fs::read_dir(jobs)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("fog-") && n.ends_with(suffix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether any directory of this cgroup is still there.
     pub fn exists(&self) -> bool {
         !self.dirs().is_empty()

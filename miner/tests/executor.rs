@@ -397,3 +397,50 @@ async fn pulls_by_digest_from_a_registry_and_refuses_a_wrong_digest() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn leftovers_of_an_abandoned_run_are_cleaned_up_at_start() {
+    let h = Harness::new(|_| {}).await;
+    let spec = h.spec("sleep 60");
+    let executor = h.executor.clone();
+    let job_id = fog_protocol::B256::repeat_byte(0x77);
+    let run = tokio::spawn(async move {
+        executor
+            .run(
+                job_id,
+                &spec,
+                &HashMap::new(),
+                common::now(),
+                Default::default(),
+            )
+            .await
+    });
+    // Abandon the run once its container is up, as a miner killed mid-job does.
+    let name = h.executor.container_name(job_id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while h
+        .executor
+        .docker()
+        .inspect_container(&name, None)
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the container never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    assert!(
+        h.executor
+            .docker()
+            .inspect_container(&name, None)
+            .await
+            .is_ok(),
+        "left behind, as after a kill"
+    );
+
+    assert_eq!(h.executor.clean_leftovers().await.unwrap(), 1);
+    h.assert_clean().await;
+    common::assert_job_gone(&h.executor, job_id);
+    assert_eq!(h.executor.clean_leftovers().await.unwrap(), 0, "idempotent");
+}

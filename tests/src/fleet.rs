@@ -260,6 +260,25 @@ impl Fleet {
         })
     }
 
+    /// Starts a killed miner again with the same key, configuration and work directory.
+    pub fn restart_miner(&self, miner: &mut Miner) -> anyhow::Result<()> {
+        miner.proc.kill();
+        let dir = miner
+            .config
+            .parent()
+            .context("miner config has no directory")?;
+        let n = std::fs::read_dir(dir)?.count();
+        miner.proc = Proc::spawn(
+            Command::new(crate::binary("fog-miner")?)
+                .args(["run", "--config"])
+                .arg(&miner.config)
+                .env("FOG_MINER_KEY_PASSWORD", PASSWORD)
+                .env("FOG_LOG", "info"),
+            dir.join(format!("miner-{n}.log")),
+        )?;
+        Ok(())
+    }
+
     /// A funded buyer with its own HTTP client.
     pub async fn buyer(&mut self) -> anyhow::Result<Buyer> {
         let key = self.spare_keys.pop().context("out of anvil accounts")?;

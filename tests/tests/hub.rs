@@ -104,3 +104,512 @@ async fn jobs_run_on_miners_and_k_replicas_land_on_distinct_miners() {
     let (_, theirs) = buyer.get("/v1/jobs").await.unwrap();
     assert_eq!(theirs["jobs"].as_array().unwrap().len(), 2);
 }
+
+/// Waits until the job has a live assignment; returns its miner.
+async fn running_on(buyer: &fog_tests::fleet::Buyer, job: fog_protocol::B256) -> Address {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+        if let Some(a) = status["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["state"] == "running")
+        {
+            return a["miner"].as_str().unwrap().parse().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never running: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn states(status: &serde_json::Value) -> Vec<(Address, String)> {
+    status["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["miner"].as_str().unwrap().parse().unwrap(),
+                a["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_killed_mid_job_is_replaced_and_the_job_completes_once() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    // One job's worth of CPU each: the job cannot run twice on one miner.
+    let mut miners = [
+        fleet.start_miner("miner-a", 1_000, "").unwrap(),
+        fleet.start_miner("miner-b", 1_000, "").unwrap(),
+    ];
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("sleep 3; echo survived > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+
+    let first = running_on(&buyer, job).await;
+    let victim = miners.iter_mut().find(|m| m.address == first).unwrap();
+    victim.proc.kill();
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "completed", "{done}");
+    let survivor = if first == miners[0].address {
+        miners[1].address
+    } else {
+        miners[0].address
+    };
+    let mut seen = states(&done);
+    seen.sort();
+    let mut expected = vec![
+        (first, "lost".to_owned()),
+        (survivor, "finished".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected, "reassigned once, finished once");
+
+    // Restarted, the killed miner removes the container it left behind.
+    let victim = miners.iter_mut().find(|m| m.address == first).unwrap();
+    let work = victim.config.parent().unwrap().join("work");
+    fleet.restart_miner(victim).unwrap();
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&std::collections::HashMap::from([(
+                "label",
+                vec!["org.fog.job"],
+            )]))
+            .build();
+        let left = docker
+            .list_containers(Some(options))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| {
+                c.mounts.iter().flatten().any(|m| {
+                    m.source
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with(work.to_str().unwrap()))
+                })
+            })
+            .count();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed miner's container is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_killed_mid_job_restarts_and_the_job_completes_without_reassignment() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("sleep 3; echo after-restart > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    assert_eq!(running_on(&buyer, job).await, miner.address);
+
+    fleet
+        .restart_hub(Duration::from_millis(1_500))
+        .await
+        .unwrap();
+    // Tokens do not survive a restart; buyers log in again.
+    buyer.login().await.unwrap();
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        done["state"],
+        "completed",
+        "{done}\n{}",
+        fleet.hub_proc.log()
+    );
+    assert_eq!(states(&done), vec![(miner.address, "finished".to_owned())]);
+    let (code, archive) = buyer
+        .get_bytes(&format!("/v1/jobs/{job}/output"))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(sha256(&archive), receipts(&done)[0].payload.outputHash);
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_send(ws: &mut Ws, msg: fog_protocol::wire::MinerMessage) {
+    use futures_util::SinkExt;
+    let frame = fog_protocol::wire::Envelope::new(msg).encode().unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(frame.into()))
+        .await
+        .unwrap();
+}
+
+async fn ws_recv(ws: &mut Ws) -> fog_protocol::wire::HubMessage {
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
+            return fog_protocol::wire::decode(&t).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it() {
+    use alloy::signers::SignerSync;
+    use fog_protocol::wire::{HubMessage, MinerMessage, Offer, PriceRate, login_message};
+    use fog_protocol::{PrivateKeySigner, Receipt, Resources, U256};
+
+    let mut fleet = Fleet::start("").await.unwrap();
+    let honest = fleet.start_miner("honest", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("sleep 2; echo real > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    assert_eq!(running_on(&buyer, job).await, honest.address);
+
+    // A rogue miner logs in properly, with an offer too small for any job.
+    let rogue = PrivateKeySigner::random();
+    let ws_url = format!("{}/v1/miner/ws", fleet.hub_url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    ws_send(
+        &mut ws,
+        MinerMessage::Hello {
+            miner: rogue.address(),
+            agent: "rogue".into(),
+        },
+    )
+    .await;
+    let HubMessage::Challenge {
+        hub,
+        chain_id,
+        nonce,
+    } = ws_recv(&mut ws).await
+    else {
+        panic!("no challenge")
+    };
+    let signature = rogue
+        .sign_message_sync(login_message(hub, chain_id, nonce).as_bytes())
+        .unwrap();
+    ws_send(&mut ws, MinerMessage::Login { signature }).await;
+    let offer = Offer {
+        capacity: Resources {
+            cpuMillicores: 1,
+            memoryBytes: 1,
+            diskBytes: 1,
+            gpuCount: 0,
+        },
+        rate: PriceRate {
+            per_core_hour: U256::ZERO,
+            per_gib_hour: U256::ZERO,
+        },
+        region: String::new(),
+        labels: vec![],
+        allows_network: false,
+        available_until: None,
+    };
+    ws_send(&mut ws, MinerMessage::Offer { offer }).await;
+    let HubMessage::Welcome { session, .. } = ws_recv(&mut ws).await else {
+        panic!("no welcome")
+    };
+
+    // Its receipt for the honest miner's job is refused, and the session goes on.
+    let receipt = Receipt {
+        jobId: job,
+        specHash: spec.spec_hash(),
+        hub,
+        miner: rogue.address(),
+        outputHash: fog_protocol::B256::repeat_byte(9),
+        ..Default::default()
+    };
+    let receipt = fog_protocol::SignedReceipt::sign(receipt, &rogue, &domain).unwrap();
+    ws_send(
+        &mut ws,
+        MinerMessage::Finished {
+            receipt,
+            output_size: 1,
+        },
+    )
+    .await;
+    match ws_recv(&mut ws).await {
+        HubMessage::Error { message } => {
+            assert!(message.contains("is not assigned to you"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    ws_send(
+        &mut ws,
+        MinerMessage::Heartbeat {
+            seq: 1,
+            free: Resources::default(),
+            running: vec![],
+        },
+    )
+    .await;
+
+    // Nor may it upload an output for it, or fetch blobs it has no job for.
+    let http = reqwest::Client::new();
+    let put = http
+        .put(format!("{}/v1/miner/jobs/{job}/output", fleet.hub_url))
+        .bearer_auth(&session)
+        .body(b"fake".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 403);
+    assert!(put.text().await.unwrap().contains("not assigned to you"));
+    let get = http
+        .get(format!(
+            "{}/v1/miner/blobs/{}",
+            fleet.hub_url,
+            fog_protocol::B256::repeat_byte(1)
+        ))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 403);
+    // A buyer's token is no miner session either way round.
+    let (code, _) = buyer
+        .get(&format!(
+            "/v1/miner/blobs/{}",
+            fog_protocol::B256::repeat_byte(1)
+        ))
+        .await
+        .unwrap();
+    assert_eq!(code, 403);
+
+    // A login signed by another key is refused and the connection closed.
+    let (mut ws2, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    ws_send(
+        &mut ws2,
+        MinerMessage::Hello {
+            miner: honest.address,
+            agent: "impostor".into(),
+        },
+    )
+    .await;
+    let HubMessage::Challenge {
+        hub,
+        chain_id,
+        nonce,
+    } = ws_recv(&mut ws2).await
+    else {
+        panic!()
+    };
+    let forged = rogue
+        .sign_message_sync(login_message(hub, chain_id, nonce).as_bytes())
+        .unwrap();
+    ws_send(&mut ws2, MinerMessage::Login { signature: forged }).await;
+    match ws_recv(&mut ws2).await {
+        HubMessage::Error { message } => assert!(
+            message.contains(&format!("not {}", honest.address)),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "completed");
+    assert_eq!(states(&done), vec![(honest.address, "finished".to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_4xx_with_a_reason_and_the_hub_keeps_serving() {
+    let mut fleet = Fleet::start("[limits]\nmax_json_bytes = 65536\nmax_blob_bytes = 1024\n")
+        .await
+        .unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    let mut imposter = fleet.buyer().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let http = reqwest::Client::new();
+    let hub_url = fleet.hub_url.clone();
+    let url = |p: &str| format!("{hub_url}{p}");
+    let raw = |body: String| {
+        let req = http
+            .post(url("/v1/jobs"))
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+
+    let spec = fleet.spec("true", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    // A signature of the right form (r, s, v = 27) that is nobody's.
+    let good =
+        json!({ "jobId": job, "spec": spec, "signature": format!("0x{}1b", "11".repeat(64)) });
+
+    let (code, text) = raw("{not json".into()).await;
+    assert_eq!(code, 400, "{text}");
+    assert!(
+        text.contains("request body: key must be a string"),
+        "{text}"
+    );
+
+    let (code, text) = raw(format!("{{\"pad\": \"{}\"}}", "x".repeat(100_000))).await;
+    assert_eq!(code, 413, "{text}");
+
+    let mut unknown = good.clone();
+    unknown["spec"]["gpus"] = json!(1);
+    let (code, text) = raw(unknown.to_string()).await;
+    assert_eq!(code, 400);
+    assert!(text.contains("unknown field `gpus`"), "{text}");
+
+    let mut negative = good.clone();
+    negative["spec"]["resources"]["cpuMillicores"] = json!(-1000);
+    let (code, text) = raw(negative.to_string()).await;
+    assert_eq!(code, 400);
+    assert!(text.contains("invalid value: integer `-1000`"), "{text}");
+
+    let mut garbage = good.clone();
+    garbage["signature"] = json!("0x1234");
+    let (code, text) = raw(garbage.to_string()).await;
+    assert_eq!(code, 400, "garbage signature: {text}");
+    assert!(text.contains("signature"), "{text}");
+    let (code, text) = raw(good.to_string()).await;
+    assert_eq!(code, 400, "nobody's signature: {text}");
+    assert!(
+        text.contains("signature does not recover to any address"),
+        "{text}"
+    );
+
+    let mut zero = spec.clone();
+    zero.replicas = 0;
+    let (code, body) = buyer.submit(job, &zero, &domain).await.unwrap();
+    assert_eq!(code, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec: replicas"),
+        "{body}"
+    );
+
+    // Signed by someone else than the escrow's opener.
+    let (code, body) = imposter.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(code, 422);
+    assert!(
+        body["error"].as_str().unwrap().contains("was opened by"),
+        "{body}"
+    );
+    // No escrow at all.
+    let (code, body) = buyer
+        .submit(fog_protocol::B256::repeat_byte(5), &spec, &domain)
+        .await
+        .unwrap();
+    assert_eq!(code, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no escrow is open"),
+        "{body}"
+    );
+    // Another spec than the escrow locked.
+    let mut other = spec.clone();
+    other.maxDurationSecs += 1;
+    let (code, body) = buyer.submit(job, &other, &domain).await.unwrap();
+    assert_eq!(code, 422);
+    assert!(
+        body["error"].as_str().unwrap().contains("locks spec"),
+        "{body}"
+    );
+
+    // Auth and blobs.
+    let (code, body) = buyer.get("/v1/jobs").await.unwrap();
+    assert_eq!(code, 401, "{body}");
+    buyer.login().await.unwrap();
+    imposter.login().await.unwrap();
+    let wrong = http
+        .put(url(&format!(
+            "/v1/blobs/{}",
+            fog_protocol::B256::repeat_byte(3)
+        )))
+        .bearer_auth(buyer.token.as_ref().unwrap())
+        .body(b"abc".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    assert!(wrong.text().await.unwrap().contains("hashes to"));
+    let big = vec![7u8; 2048];
+    let too_big = http
+        .put(url(&format!("/v1/blobs/{}", sha256(&big))))
+        .bearer_auth(buyer.token.as_ref().unwrap())
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413);
+    let (code, body) = buyer.get("/v1/jobs/0x1234").await.unwrap();
+    assert_eq!(code, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a 0x-prefixed 32-byte hex hash"),
+        "{body}"
+    );
+    let (code, body) = buyer.get("/v1/jobs?limit=100000").await.unwrap();
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = buyer.get("/v1/nothing").await.unwrap();
+    assert_eq!(code, 404);
+    assert!(body["error"].is_string());
+    let (code, body) = buyer.post("/v1/auth/login", &json!({ "address": buyer.address(), "nonce": fog_protocol::B256::ZERO, "signature": format!("0x{}1c", "22".repeat(64)) })).await.unwrap();
+    assert_eq!(code, 401, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown or expired challenge"),
+        "{body}"
+    );
+
+    // Still serving: a proper submission is accepted, health and metrics answer.
+    let (code, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(code, 409, "submitted twice: {body}");
+    let health = http.get(url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = http
+        .get(url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("fog_hub_submissions_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("fog_hub_jobs{state=\"queued\"} 1"),
+        "{metrics}"
+    );
+    assert!(fleet.hub_proc.alive());
+}
