@@ -6,7 +6,7 @@ SHELL := /bin/bash
 FORGE := contracts/tools/forge
 CARGO_FLAGS := --workspace --locked
 
-.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table bench-exec test-deep test test-contracts test-rust demo clean
+.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table bench-exec bench-hub test-deep test test-contracts test-rust demo clean
 
 all: build
 
@@ -56,6 +56,11 @@ gas-table: setup
 ## bench-exec: miner executor overhead against a raw `docker run --rm` (docs/executor.md)
 bench-exec: setup
 	cargo run --locked --release -p fog-tests --bin exec-bench
+
+## bench-hub: scheduler, submissions over HTTP, 10,000 simulated miners (docs/hub.md)
+bench-hub: setup
+	cargo build --locked --release --bins
+	target/release/hub-bench all
 
 ## test-rust: every Rust test (unit, property, cross-process)
 test-rust: setup

@@ -687,3 +687,25 @@ async fn miner_blob(
     }
     send_blob(&app, hash).await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// Every route the router serves is in the OpenAPI document, and nothing else.
+    #[test]
+    fn openapi_document_lists_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+        let documented: std::collections::BTreeSet<String> =
+            doc["paths"].as_object().unwrap().keys().cloned().collect();
+        let source = include_str!("api.rs");
+        let served: std::collections::BTreeSet<String> = source
+            .match_indices(".route(\"")
+            .map(|(i, m)| {
+                let rest = &source[i + m.len()..];
+                rest[..rest.find('"').unwrap()].replace("{job_id}", "{jobId}")
+            })
+            .collect();
+        assert_eq!(documented, served);
+    }
+}

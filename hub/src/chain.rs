@@ -66,7 +66,13 @@ pub struct Chain {
     escrow: Address,
     hub: Address,
     chain_id: u64,
+    /// The last block timestamp read and when: deadlines are whole seconds,
+    /// so one read a second serves every submission in it.
+    clock: std::sync::Arc<std::sync::Mutex<Option<(u64, std::time::Instant)>>>,
 }
+
+/// How long a read block timestamp stands for the chain's time.
+const CLOCK_TTL: Duration = Duration::from_secs(1);
 
 fn backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
@@ -95,6 +101,7 @@ impl Chain {
             escrow,
             hub,
             chain_id,
+            clock: Default::default(),
         })
     }
 
@@ -149,8 +156,28 @@ impl Chain {
         Ok((terms.state, terms.signer, terms.feeBps))
     }
 
-    /// The latest block's timestamp: the chain's idea of now, which decides deadlines.
+    /// The latest block's timestamp: the chain's idea of now, which decides
+    /// deadlines (read at most once a second).
     pub async fn now(&self) -> Result<u64, EscrowError> {
+        let cached = *self
+            .clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((timestamp, read_at)) = cached
+            && read_at.elapsed() < CLOCK_TTL
+        {
+            return Ok(timestamp);
+        }
+        let timestamp = self.latest_timestamp().await?;
+        *self
+            .clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((timestamp, std::time::Instant::now()));
+        Ok(timestamp)
+    }
+
+    async fn latest_timestamp(&self) -> Result<u64, EscrowError> {
         let block = (|| async {
             self.provider
                 .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)

@@ -319,3 +319,132 @@ impl FairQueue {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use fog_protocol::wire::PriceRate;
+
+    fn offer(cpu: u64, region: &str) -> Offer {
+        Offer {
+            capacity: Resources {
+                cpuMillicores: cpu,
+                memoryBytes: 8 << 30,
+                diskBytes: 100 << 30,
+                gpuCount: 0,
+            },
+            rate: PriceRate {
+                per_core_hour: U256::from(3_600u64),
+                per_gib_hour: U256::ZERO,
+            },
+            region: region.into(),
+            labels: vec!["arch=amd64".into()],
+            allows_network: false,
+            available_until: None,
+        }
+    }
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            resources: Resources {
+                cpuMillicores: 1_000,
+                memoryBytes: 1 << 30,
+                diskBytes: 1 << 30,
+                gpuCount: 0,
+            },
+            maxDurationSecs: 100,
+            replicas: 1,
+            ..Default::default()
+        }
+    }
+
+    fn req(spec: &JobSpec) -> Request<'_> {
+        // One core for 100 s at 3,600 per core-hour costs 100.
+        Request {
+            spec,
+            max_charge: U256::from(100u64),
+            now: 1_000,
+        }
+    }
+
+    fn addr(n: u8) -> Address {
+        Address::repeat_byte(n)
+    }
+
+    #[test]
+    fn places_only_where_everything_fits() {
+        let mut s = Scheduler::new();
+        s.upsert(addr(1), offer(2_000, "eu"), 0.5, &[]);
+        let none = HashSet::new();
+        let mut job = spec();
+        assert_eq!(s.place(&req(&job), &none), Some(addr(1)));
+        assert_eq!(s.place(&req(&job), &none), Some(addr(1)));
+        assert_eq!(s.place(&req(&job), &none), None, "two cores, both taken");
+        s.release(&addr(1), &job.resources);
+        assert_eq!(s.place(&req(&job), &none), Some(addr(1)));
+        s.release(&addr(1), &job.resources);
+
+        let cheap = Request {
+            max_charge: U256::from(99u64),
+            ..req(&job)
+        };
+        assert_eq!(s.place(&cheap, &none), None, "below the floor");
+        job.placement.region = "us".into();
+        assert_eq!(s.place(&req(&job), &none), None, "wrong region");
+        job.placement.region = "eu".into();
+        job.placement.labels = vec!["gpu=a100".into()];
+        assert_eq!(s.place(&req(&job), &none), None, "missing label");
+        job.placement.labels = vec!["arch=amd64".into()];
+        job.network = 1;
+        assert_eq!(s.place(&req(&job), &none), None, "network not allowed");
+        job.network = 0;
+        let mut closing = offer(2_000, "eu");
+        closing.available_until = Some(1_050);
+        s.upsert(addr(1), closing, 0.5, &[job.resources.clone()]);
+        assert_eq!(
+            s.place(&req(&job), &none),
+            None,
+            "window closes before the job could end"
+        );
+        assert_eq!(
+            s.place(&req(&job), &HashSet::from([addr(1)])),
+            None,
+            "excluded"
+        );
+    }
+
+    #[test]
+    fn prefers_reputation_and_free_capacity_and_honours_exclusion() {
+        let mut s = Scheduler::new();
+        s.upsert(addr(1), offer(4_000, "eu"), 0.2, &[]);
+        s.upsert(addr(2), offer(4_000, "eu"), 0.9, &[]);
+        let job = spec();
+        let none = HashSet::new();
+        assert_eq!(s.place(&req(&job), &none), Some(addr(2)));
+        assert_eq!(
+            s.place(&req(&job), &HashSet::from([addr(2)])),
+            Some(addr(1))
+        );
+        s.remove(&addr(2));
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.costs(&job, 1_000), vec![U256::from(100u64)]);
+    }
+
+    #[test]
+    fn the_queue_interleaves_buyers_and_rotates_who_goes_first() {
+        let mut q = FairQueue::default();
+        let (a, b) = (addr(0xa), addr(0xb));
+        let j = |n: u8| B256::repeat_byte(n);
+        for n in 1..=3 {
+            q.push(a, j(n));
+        }
+        q.push(b, j(9));
+        assert_eq!(q.round(), vec![(a, j(1)), (b, j(9)), (a, j(2)), (a, j(3))]);
+        assert_eq!(q.round(), vec![(b, j(9)), (a, j(1)), (a, j(2)), (a, j(3))]);
+        q.remove(&b, &j(9));
+        q.remove(&a, &j(2));
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.round(), vec![(a, j(1)), (a, j(3))]);
+    }
+}

@@ -24,11 +24,20 @@ use tokio::sync::mpsc;
 use crate::api::AppState;
 use crate::engine::Event;
 
+/// Read and write buffer of a miner session.
+const SESSION_BUFFER: usize = 4 * 1024;
+
 /// How long each login step may take.
 const LOGIN_STEP: Duration = Duration::from_secs(10);
 
 pub async fn miner_ws(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
+    // Small buffers: a hub holds thousands of sessions whose frames are a
+    // few hundred bytes; tungstenite's 128 KiB defaults would cost ~250 KiB
+    // a miner. The read buffer still grows for a large frame, up to the cap.
     ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(SESSION_BUFFER)
+        .write_buffer_size(SESSION_BUFFER)
         .on_upgrade(move |socket| async move {
             if let Err(e) = session(app, socket).await {
                 tracing::info!(error = %e, "miner session ended");

@@ -87,6 +87,11 @@ impl Proc {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Its output so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -138,6 +143,12 @@ impl Fleet {
         let port = free_port()?;
         let hub_url = format!("http://127.0.0.1:{port}");
         let hub_config = dir.path().join("hub/hub.toml");
+        // Quick miner timeouts for tests, unless the caller sets its own.
+        let miners = if hub_extra.contains("[miners]") {
+            ""
+        } else {
+            "[miners]\nheartbeat_interval_ms = 300\ntimeout_ms = 2500\n"
+        };
         std::fs::write(
             &hub_config,
             format!(
@@ -148,7 +159,7 @@ impl Fleet {
                  rpc_url = \"{rpc}\"\n\
                  hub = \"{hub}\"\n\
                  keystore = \"{keystore}\"\n\
-                 [miners]\nheartbeat_interval_ms = 300\ntimeout_ms = 2500\n{hub_extra}\n",
+                 {hub_extra}\n{miners}",
                 db = dir.path().join("hub/hub.db").display(),
                 blobs = dir.path().join("hub/blobs").display(),
                 deployment = deployment.display(),
@@ -335,6 +346,29 @@ impl Fleet {
             .open_job(&buyer.key, B256::from(salt), &terms)
             .await?;
         Ok(job_id)
+    }
+}
+
+/// A typical small job (benchmarks): one core, 512 MiB, busybox `true`.
+pub fn bench_spec() -> JobSpec {
+    JobSpec {
+        image: format!("sha256:{}", "ab".repeat(32)),
+        command: vec!["true".into()],
+        env: vec![],
+        inputs: vec![],
+        outputPath: "/fog/out".into(),
+        resources: Resources {
+            cpuMillicores: 1_000,
+            memoryBytes: 512 << 20,
+            diskBytes: 1 << 30,
+            gpuCount: 0,
+        },
+        maxDurationSecs: 600,
+        network: 0,
+        placement: Placement::default(),
+        replicas: 1,
+        maxPayment: U256::from(10u64).pow(U256::from(18u64)),
+        deadline: unix_now() + 3_600,
     }
 }
 

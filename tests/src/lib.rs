@@ -27,13 +27,15 @@ pub fn repo_root() -> &'static Path {
 
 /// Path of a workspace binary built in the same profile as the running test.
 pub fn binary(name: &str) -> Result<PathBuf, HarnessError> {
-    // Test executables live in `target/<profile>/deps/`; binaries one level up.
+    // Test executables live in `target/<profile>/deps/`, benchmark binaries
+    // in `target/<profile>/`, beside the workspace's binaries.
     let exe = std::env::current_exe().map_err(HarnessError::CurrentExe)?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let parent = exe.parent().unwrap_or(Path::new("."));
+    let profile_dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent.parent().unwrap_or(parent).to_path_buf()
+    } else {
+        parent.to_path_buf()
+    };
     let path = profile_dir.join(name);
     if path.is_file() {
         Ok(path)
