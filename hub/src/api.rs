@@ -189,7 +189,7 @@ async fn own_job(app: &Shared, caller: Address, job_id: B256) -> ApiResult<JobRo
 pub fn router(app: AppState) -> axum::Router {
     let json_limit = app.limits.max_json_bytes;
     let blob_routes = axum::Router::new()
-        .route("/v1/blobs/{hash}", put(put_blob))
+        .route("/v1/blobs/{hash}", put(put_blob).get(get_blob))
         .route("/v1/miner/jobs/{job_id}/output", put(put_output))
         // Blob bodies stream through BlobStore::put, which enforces max_blob_bytes itself.
         .layer(DefaultBodyLimit::disable());
@@ -626,6 +626,23 @@ async fn put_blob(
         Json(json!({ "hash": hash, "size": size })),
     )
         .into_response())
+}
+
+/// Buyers read back the blobs they uploaded (outputs: `/v1/jobs/{id}/output`).
+async fn get_blob(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> ApiResult<Response> {
+    let caller = buyer(&app, &headers)?;
+    let hash = parse_hash("blob hash", &hash)?;
+    match app.store.blob(hash).await? {
+        Some((_, uploader)) if uploader == caller => send_blob(&app, hash).await,
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("you uploaded no blob {hash}"),
+        )),
+    }
 }
 
 /// A miner uploads the output archive of a job it holds.

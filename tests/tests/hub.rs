@@ -613,3 +613,125 @@ async fn malformed_requests_get_4xx_with_a_reason_and_the_hub_keeps_serving() {
     );
     assert!(fleet.hub_proc.alive());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_a_running_job_and_a_cancelled_job_stops_on_its_miner() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+
+    // Follow mode: one request, open while the job runs, closed when it ends.
+    let spec = fleet.spec("echo first; sleep 2; echo second", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    let started = std::time::Instant::now();
+    let (code, body) = buyer
+        .get_bytes(&format!("/v1/jobs/{job}/logs?follow=true"))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let lines: Vec<serde_json::Value> = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text: String = lines.iter().map(|l| l["data"].as_str().unwrap()).collect();
+    assert_eq!(text, "first\nsecond\n");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["miner"].as_str().unwrap().parse::<Address>().unwrap() == miner.address)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for the job"
+    );
+    let (_, after) = buyer
+        .get_bytes(&format!("/v1/jobs/{job}/logs?after=1"))
+        .await
+        .unwrap();
+    assert!(String::from_utf8(after).unwrap().contains("second"));
+    let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+    assert_eq!(status["state"], "completed");
+
+    // A buyer reads back its own upload, and only its own.
+    let blob = buyer.upload("x", b"mine").await.unwrap();
+    let (code, bytes) = buyer
+        .get_bytes(&format!("/v1/blobs/{}", blob.contentHash))
+        .await
+        .unwrap();
+    assert_eq!((code.as_u16(), bytes.as_slice()), (200, b"mine".as_slice()));
+    let mut other = fleet.buyer().await.unwrap();
+    other.login().await.unwrap();
+    assert_eq!(
+        other
+            .get_bytes(&format!("/v1/blobs/{}", blob.contentHash))
+            .await
+            .unwrap()
+            .0,
+        404
+    );
+
+    // Cancel while it runs: the job ends cancelled, the miner kills and removes the container.
+    let spec = fleet.spec("sleep 60", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    running_on(&buyer, job).await;
+    let (code, body) = buyer
+        .post(&format!("/v1/jobs/{job}/cancel"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let done = buyer.wait(job, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(done["state"], "cancelled");
+    assert_eq!(states(&done), vec![(miner.address, "cancelled".to_owned())]);
+    let (code, body) = buyer
+        .post(&format!("/v1/jobs/{job}/cancel"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(code, 409, "{body}");
+    let (code, _) = buyer
+        .get_bytes(&format!("/v1/jobs/{job}/output"))
+        .await
+        .unwrap();
+    assert_eq!(code, 409);
+    let work = miner.config.parent().unwrap().join("work");
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&std::collections::HashMap::from([(
+                "label",
+                vec!["org.fog.job"],
+            )]))
+            .build();
+        let mine = docker
+            .list_containers(Some(options))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| {
+                c.mounts.iter().flatten().any(|m| {
+                    m.source
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with(work.to_str().unwrap()))
+                })
+            })
+            .count();
+        if mine == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancelled job's container is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
