@@ -612,15 +612,21 @@ async fn put_blob(
 ) -> ApiResult<Response> {
     let caller = buyer(&app, &headers)?;
     let expected = parse_hash("blob hash", &hash)?;
+    store_blob(&app, body, caller, Some(expected)).await
+}
+
+/// Streams an upload into the blob store and records who uploaded it.
+async fn store_blob(
+    app: &Shared,
+    body: Body,
+    uploader: Address,
+    expected: Option<B256>,
+) -> ApiResult<Response> {
     let (hash, size) = app
         .blobs
-        .put(
-            body.into_data_stream(),
-            app.limits.max_blob_bytes,
-            Some(expected),
-        )
+        .put(body.into_data_stream(), app.limits.max_blob_bytes, expected)
         .await?;
-    app.store.put_blob(hash, size, caller).await?;
+    app.store.put_blob(hash, size, uploader).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "hash": hash, "size": size })),
@@ -668,16 +674,7 @@ async fn put_output(
             format!("job {job_id} is not assigned to you"),
         ));
     }
-    let (hash, size) = app
-        .blobs
-        .put(body.into_data_stream(), app.limits.max_blob_bytes, None)
-        .await?;
-    app.store.put_blob(hash, size, caller).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "hash": hash, "size": size })),
-    )
-        .into_response())
+    store_blob(&app, body, caller, None).await
 }
 
 /// A miner fetches an input of a job it holds.

@@ -127,6 +127,51 @@ pub struct Miner {
     pub config: PathBuf,
 }
 
+impl Miner {
+    /// Waits until no job container of this miner (by its work directory) is left.
+    pub async fn wait_for_no_containers(&self, within: Duration) -> anyhow::Result<()> {
+        use std::collections::HashMap;
+        let work = self
+            .config
+            .parent()
+            .context("miner config has no directory")?
+            .join("work");
+        let work = work
+            .to_str()
+            .context("work directory is not UTF-8")?
+            .to_owned();
+        let docker = bollard::Docker::connect_with_local_defaults()?
+            .negotiate_version()
+            .await?;
+        let deadline = Instant::now() + within;
+        loop {
+            let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&HashMap::from([("label", vec!["org.fog.job"])]))
+                .build();
+            let left = docker
+                .list_containers(Some(options))
+                .await?
+                .into_iter()
+                .filter(|c| {
+                    c.mounts
+                        .iter()
+                        .flatten()
+                        .any(|m| m.source.as_deref().is_some_and(|s| s.starts_with(&work)))
+                })
+                .count();
+            if left == 0 {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{left} container(s) of this miner still there after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 impl Fleet {
     /// Starts anvil, deploys, registers a hub (fee 5%) and starts `fog-hub`.
     /// `tweak` may add lines to the hub's TOML.

@@ -176,44 +176,11 @@ async fn a_miner_killed_mid_job_is_replaced_and_the_job_completes_once() {
 
     // Restarted, the killed miner removes the container it left behind.
     let victim = miners.iter_mut().find(|m| m.address == first).unwrap();
-    let work = victim.config.parent().unwrap().join("work");
     fleet.restart_miner(victim).unwrap();
-    let docker = bollard::Docker::connect_with_local_defaults()
-        .unwrap()
-        .negotiate_version()
+    victim
+        .wait_for_no_containers(Duration::from_secs(20))
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&std::collections::HashMap::from([(
-                "label",
-                vec!["org.fog.job"],
-            )]))
-            .build();
-        let left = docker
-            .list_containers(Some(options))
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|c| {
-                c.mounts.iter().flatten().any(|m| {
-                    m.source
-                        .as_deref()
-                        .is_some_and(|s| s.starts_with(work.to_str().unwrap()))
-                })
-            })
-            .count();
-        if left == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the killed miner's container is still there"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -697,41 +664,8 @@ async fn logs_follow_a_running_job_and_a_cancelled_job_stops_on_its_miner() {
         .await
         .unwrap();
     assert_eq!(code, 409);
-    let work = miner.config.parent().unwrap().join("work");
-    let docker = bollard::Docker::connect_with_local_defaults()
-        .unwrap()
-        .negotiate_version()
+    miner
+        .wait_for_no_containers(Duration::from_secs(15))
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&std::collections::HashMap::from([(
-                "label",
-                vec!["org.fog.job"],
-            )]))
-            .build();
-        let mine = docker
-            .list_containers(Some(options))
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|c| {
-                c.mounts.iter().flatten().any(|m| {
-                    m.source
-                        .as_deref()
-                        .is_some_and(|s| s.starts_with(work.to_str().unwrap()))
-                })
-            })
-            .count();
-        if mine == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cancelled job's container is still there"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
