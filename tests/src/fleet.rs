@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::devnet::{Devnet, JobTerms};
 
-const PASSWORD: &str = "fleet test password";
+/// Password of every keystore the fleet makes.
+pub const PASSWORD: &str = "fleet test password";
 
 /// Id of the busybox test image (`make setup` builds it).
 pub fn test_image_id() -> anyhow::Result<String> {
@@ -112,7 +113,7 @@ pub struct Fleet {
     pub hub: Address,
     pub hub_url: String,
     pub hub_proc: Proc,
-    hub_config: PathBuf,
+    pub hub_config: PathBuf,
     deployment: PathBuf,
     image: String,
     /// Keys of the anvil accounts not yet handed out.

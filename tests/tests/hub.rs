@@ -669,3 +669,56 @@ async fn logs_follow_a_running_job_and_a_cancelled_job_stops_on_its_miner() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_refuses_to_start_with_a_key_or_address_the_registry_does_not_back() {
+    let fleet = Fleet::start("").await.unwrap();
+    let config = std::fs::read_to_string(&fleet.hub_config).unwrap();
+    let dir = fleet.dir.path().join("misconfigured");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (other_key, _) = fog_protocol::PrivateKeySigner::new_keystore(
+        &dir,
+        &mut rand::thread_rng(),
+        "pw",
+        Some("other.json"),
+    )
+    .unwrap();
+    let serve = |text: String, password: &str| {
+        let path = dir.join("hub.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(fog_tests::binary("fog-hub").unwrap())
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("FOG_HUB_KEY_PASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let keystore_line = config.lines().find(|l| l.starts_with("keystore")).unwrap();
+    let other = config.replace(
+        keystore_line,
+        &format!("keystore = \"{}\"", dir.join("other.json").display()),
+    );
+    let err = serve(other.clone(), "pw");
+    assert!(
+        err.contains(&format!("but this hub's key is {}", other_key.address())),
+        "{err}"
+    );
+    let hub_line = other.lines().find(|l| l.starts_with("hub =")).unwrap();
+    let unregistered = other.replace(
+        hub_line,
+        "hub = \"0x2222222222222222222222222222222222222222\"",
+    );
+    let err = serve(unregistered, "pw");
+    assert!(err.contains("is not active in the registry"), "{err}");
+    let err = serve(config.clone(), "wrong password");
+    assert!(err.contains("keystore"), "{err}");
+    let rpc_line = config.lines().find(|l| l.starts_with("rpc_url")).unwrap();
+    let unreachable = config.replace(rpc_line, "rpc_url = \"http://127.0.0.1:9\"");
+    let err = serve(unreachable, fog_tests::fleet::PASSWORD);
+    assert!(
+        err.contains("chain: reading the chain") || err.contains("127.0.0.1:9"),
+        "{err}"
+    );
+}
