@@ -428,6 +428,11 @@ fn job_summary(job: &JobRow) -> serde_json::Value {
         "createdAt": job.created_at,
         "updatedAt": job.updated_at,
         "cursor": job.seq,
+        "settlement": {
+            "state": job.settlement,
+            "tx": job.settle_tx,
+            "error": job.settle_error,
+        },
     })
 }
 

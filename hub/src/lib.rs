@@ -9,6 +9,7 @@
 //! - [`store`]: the database (all SQL lives there);
 //! - [`blobs`]: content-addressed inputs and outputs;
 //! - [`chain`]: escrow checks on chain;
+//! - [`settle`]: settlement of completed jobs on chain, idempotent across restarts;
 //! - [`auth`]: buyer login tokens and miner session tokens;
 //! - [`metrics`]: Prometheus metrics.
 
@@ -22,4 +23,5 @@ pub mod metrics;
 pub mod scheduler;
 pub mod service;
 pub mod sessions;
+pub mod settle;
 pub mod store;

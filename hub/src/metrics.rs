@@ -30,6 +30,8 @@ pub struct Metrics {
     pub assignments: Counter,
     /// Seconds from a job's queueing to its first assignment.
     pub assignment_latency: Histogram,
+    pub settlements: Counter,
+    pub settlements_failed: Counter,
 }
 
 impl Default for Metrics {
@@ -48,6 +50,14 @@ impl Metrics {
         let submissions = Counter::default();
         let assignments = Counter::default();
         let assignment_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let settlements = Counter::default();
+        let settlements_failed = Counter::default();
+        registry.register("settlements", "Jobs settled on chain", settlements.clone());
+        registry.register(
+            "settlements_failed",
+            "Settlements the escrow refused",
+            settlements_failed.clone(),
+        );
         registry.register("jobs", "Jobs in the database by state", jobs.clone());
         registry.register(
             "jobs_ended",
@@ -88,6 +98,8 @@ impl Metrics {
             submissions,
             assignments,
             assignment_latency,
+            settlements,
+            settlements_failed,
         }
     }
 

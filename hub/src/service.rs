@@ -91,6 +91,19 @@ pub async fn serve(
     let metrics = Metrics::new();
     let domain = deployment.domain();
     let heartbeat_interval = Duration::from_millis(config.miners.heartbeat_interval_ms);
+    let rpc_url: reqwest::Url = config
+        .rpc_url
+        .parse()
+        .map_err(|e| ServeError::Deployment(format!("rpc_url {:?}: {e}", config.rpc_url)))?;
+    let settler = crate::settle::Settler::new(
+        store.clone(),
+        chain.clone(),
+        rpc_url,
+        signer.clone(),
+        config.hub,
+        metrics.clone(),
+    );
+    let settle_task = tokio::spawn(settler.run());
     let engine = Engine::new(
         store.clone(),
         signer,
@@ -133,5 +146,6 @@ pub async fn serve(
         .await
         .map_err(ServeError::Serve)?;
     engine_task.abort();
+    settle_task.abort();
     Ok(())
 }

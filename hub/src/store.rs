@@ -125,7 +125,22 @@ pub struct JobRow {
     pub seq: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Where the job's settlement on chain is.
+    pub settlement: Option<Settlement>,
+    /// The settlement transaction, once sent.
+    pub settle_tx: Option<B256>,
+    pub settle_error: Option<String>,
 }
+
+string_enum!(
+    /// Where a completed job's settlement on chain is.
+    Settlement {
+        Pending = "pending",
+        Settled = "settled",
+        Refunded = "refunded",
+        Failed = "failed",
+    }
+);
 
 /// A stored assignment.
 #[derive(Clone, Debug)]
@@ -256,6 +271,9 @@ impl Store {
                 seq,
                 created_at: t,
                 updated_at: t,
+                settlement: None,
+                settle_tx: None,
+                settle_error: None,
             }),
         }
     }
@@ -319,6 +337,40 @@ impl Store {
         .bind(job_id.to_string());
         let done = bind_states(done, &from).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Completed jobs whose settlement is not final, oldest first.
+    pub async fn jobs_to_settle(&self, limit: u32) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'completed' AND (settlement IS NULL OR settlement = 'pending')
+             ORDER BY seq LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Records where a job's settlement is; a transaction hash once known is kept.
+    pub async fn set_settlement(
+        &self,
+        job_id: B256,
+        settlement: Settlement,
+        tx: Option<B256>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET settlement = $1, settle_tx = COALESCE($2, settle_tx), settle_error = $3, updated_at = $4
+             WHERE job_id = $5",
+        )
+        .bind(settlement.as_str())
+        .bind(tx.map(|t| t.to_string()))
+        .bind(error)
+        .bind(now())
+        .bind(job_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// How many jobs are in each state.
@@ -533,7 +585,7 @@ impl Store {
     }
 }
 
-const JOB_COLUMNS: &str = "job_id, buyer, spec_hash, spec_json, signature, state, error, output_hash, seq, created_at, updated_at";
+const JOB_COLUMNS: &str = "job_id, buyer, spec_hash, spec_json, signature, state, error, output_hash, seq, created_at, updated_at, settlement, settle_tx, settle_error";
 const ASSIGNMENT_COLUMNS: &str = "id, job_id, replica, miner, max_charge, signature, state, error, receipt, created_at, updated_at";
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -564,6 +616,15 @@ fn job_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRow, StoreError> {
         seq: r.try_get("seq")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        settlement: r
+            .try_get::<Option<String>, _>("settlement")?
+            .map(|s| parse("settlement", &s))
+            .transpose()?,
+        settle_tx: r
+            .try_get::<Option<String>, _>("settle_tx")?
+            .map(|t| parse("settlement transaction", &t))
+            .transpose()?,
+        settle_error: r.try_get("settle_error")?,
     })
 }
 

@@ -165,6 +165,17 @@ impl Devnet {
         Ok((job_id, receipt))
     }
 
+    /// Sends `wei` of the chain's own coin (gas money) from the supply holder to `to`.
+    pub async fn send_eth(&self, to: Address, wei: U256) -> anyhow::Result<()> {
+        use alloy::network::TransactionBuilder;
+        let provider = self.provider(self.treasury_key());
+        let tx = alloy::rpc::types::TransactionRequest::default()
+            .with_to(to)
+            .with_value(wei);
+        mined(provider.send_transaction(tx).await?.get_receipt().await?)?;
+        Ok(())
+    }
+
     /// Token balance of `who`.
     pub async fn balance(&self, who: Address) -> anyhow::Result<U256> {
         let token = FogToken::new(self.deployment.token, self.provider(self.treasury_key()));

@@ -527,6 +527,26 @@ impl Buyer {
         .await
     }
 
+    /// Polls the job until its settlement on chain is final; returns the status.
+    pub async fn wait_settled(&self, job_id: B256, within: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, body) = self.get(&format!("/v1/jobs/{job_id}")).await?;
+            ensure!(status.is_success(), "status: {status} {body}");
+            if matches!(
+                body["settlement"]["state"].as_str(),
+                Some("settled" | "failed" | "refunded")
+            ) {
+                return Ok(body);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "job {job_id} not settled in {within:?}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Polls the job until it reaches a final state (or `within` passes).
     pub async fn wait(&self, job_id: B256, within: Duration) -> anyhow::Result<Value> {
         let deadline = Instant::now() + within;

@@ -1,0 +1,262 @@
+//! Settlement on chain: every completed job's agreeing receipts, with the
+//! hub's assignment signatures, go to `JobEscrow.settle`, which pays the
+//! miners directly, the hub its commission, and the buyer the change.
+//!
+//! Restart-safe and idempotent: the transaction hash is stored as `pending`
+//! before the hub waits for it; before sending, the escrow is read, and a job
+//! the chain already shows settled (by this hub before a crash, or by a
+//! miner with `fog-miner settle`) is recorded as settled, not sent again; a
+//! job the buyer refunded is recorded as refunded. Chain errors are retried
+//! with exponential backoff; a settlement the escrow refuses is recorded as
+//! failed with the reason.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use alloy::network::EthereumWallet;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use fog_protocol::contracts::job_escrow::JobEscrow;
+use fog_protocol::contracts::settlement_entry;
+use fog_protocol::{Address, Assignment, B256, PrivateKeySigner, SignedAssignment};
+
+use crate::chain::Chain;
+use crate::metrics::Metrics;
+use crate::store::{AssignmentState, JobRow, Settlement, Store, StoreError};
+
+/// Why one settlement attempt did not finish.
+#[derive(Debug, thiserror::Error)]
+enum SettleError {
+    /// Worth trying again later (RPC down, transaction not yet mined).
+    #[error("{0}")]
+    Transient(String),
+    /// The escrow refuses it: record and stop.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Settles completed jobs, one at a time, in the background.
+#[derive(Debug)]
+pub struct Settler {
+    store: Store,
+    chain: Chain,
+    sender: DynProvider,
+    hub: Address,
+    metrics: Metrics,
+    /// Per job: failed attempts so far and when to try again.
+    backoff: HashMap<B256, (u32, Instant)>,
+}
+
+/// How often the settler looks for completed jobs.
+const POLL: Duration = Duration::from_millis(500);
+/// How long to wait for a sent settlement to be mined before looking again.
+const MINING_WAIT: Duration = Duration::from_secs(30);
+
+impl Settler {
+    /// `key` pays the gas (the hub's signer key; it needs ETH on the chain).
+    pub fn new(
+        store: Store,
+        chain: Chain,
+        rpc_url: reqwest::Url,
+        key: PrivateKeySigner,
+        hub: Address,
+        metrics: Metrics,
+    ) -> Self {
+        let sender = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(key))
+            .connect_http(rpc_url)
+            .erased();
+        Self {
+            store,
+            chain,
+            sender,
+            hub,
+            metrics,
+            backoff: HashMap::new(),
+        }
+    }
+
+    pub async fn run(mut self) {
+        loop {
+            if let Err(e) = self.round().await {
+                tracing::error!(error = %e, "settlement round failed");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn round(&mut self) -> Result<(), StoreError> {
+        for job in self.store.jobs_to_settle(50).await? {
+            if self
+                .backoff
+                .get(&job.job_id)
+                .is_some_and(|(_, at)| *at > Instant::now())
+            {
+                continue;
+            }
+            match self.settle(&job).await {
+                Ok(()) => {
+                    self.backoff.remove(&job.job_id);
+                }
+                Err(SettleError::Store(e)) => return Err(e),
+                Err(SettleError::Refused(why)) => {
+                    tracing::error!(job = %job.job_id, why, "the escrow refused the settlement");
+                    self.store
+                        .set_settlement(job.job_id, Settlement::Failed, None, Some(&why))
+                        .await?;
+                    self.metrics.settlements_failed.inc();
+                    self.backoff.remove(&job.job_id);
+                }
+                Err(SettleError::Transient(why)) => {
+                    let (tries, _) = self
+                        .backoff
+                        .get(&job.job_id)
+                        .copied()
+                        .unwrap_or((0, Instant::now()));
+                    // 1 s, 2 s, 4 s … up to 5 minutes between attempts.
+                    let delay =
+                        Duration::from_secs(1u64 << tries.min(8)).min(Duration::from_secs(300));
+                    tracing::warn!(job = %job.job_id, why, retry_in = ?delay, "settlement will be retried");
+                    self.backoff
+                        .insert(job.job_id, (tries + 1, Instant::now() + delay));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn settle(&self, job: &JobRow) -> Result<(), SettleError> {
+        let job_id = job.job_id;
+        // What the chain says first: never send a settlement twice.
+        let status = self
+            .chain
+            .escrow_of(job_id)
+            .await
+            .map_err(|e| SettleError::Transient(e.to_string()))?
+            .map(|(_, status)| status);
+        match status {
+            None => return Err(SettleError::Refused("the escrow has no such job".into())),
+            Some(2) => {
+                self.store
+                    .set_settlement(job_id, Settlement::Settled, None, None)
+                    .await?;
+                tracing::info!(job = %job_id, tx = ?job.settle_tx, "settled on chain");
+                self.metrics.settlements.inc();
+                return Ok(());
+            }
+            Some(3) => {
+                self.store
+                    .set_settlement(
+                        job_id,
+                        Settlement::Refunded,
+                        None,
+                        Some("the buyer refunded the escrow first"),
+                    )
+                    .await?;
+                return Ok(());
+            }
+            Some(_) => {}
+        }
+        if let Some(tx) = job.settle_tx {
+            // Sent before (perhaps before a restart) and not yet seen settled:
+            // wait for it rather than send another.
+            match self.sender.get_transaction_receipt(tx).await {
+                Ok(Some(receipt)) if !receipt.status() => {
+                    return Err(SettleError::Refused(format!(
+                        "settlement transaction {tx} reverted"
+                    )));
+                }
+                Ok(Some(_)) => {
+                    return Err(SettleError::Transient(
+                        "mined; the escrow will show it settled".into(),
+                    ));
+                }
+                Ok(None)
+                    if job.updated_at + MINING_WAIT.as_secs() as i64
+                        > chrono::Utc::now().timestamp() =>
+                {
+                    return Err(SettleError::Transient(format!(
+                        "transaction {tx} not mined yet"
+                    )));
+                }
+                // Dropped (e.g. the node restarted without it): send again below.
+                Ok(None) => {}
+                Err(e) => return Err(SettleError::Transient(e.to_string())),
+            }
+        }
+        let entries = self.entries(job).await?;
+        let escrow = JobEscrow::new(self.chain.escrow(), &self.sender);
+        let call = escrow.settle(job_id, entries);
+        // Simulate first: a refusal is reported with the escrow's reason and costs no gas.
+        if let Err(e) = call.call().await {
+            let text = e.to_string();
+            return Err(if text.contains("revert") {
+                SettleError::Refused(text)
+            } else {
+                SettleError::Transient(text)
+            });
+        }
+        let pending = call
+            .send()
+            .await
+            .map_err(|e| SettleError::Transient(e.to_string()))?;
+        let tx = *pending.tx_hash();
+        self.store
+            .set_settlement(job_id, Settlement::Pending, Some(tx), None)
+            .await?;
+        tracing::info!(job = %job_id, %tx, "settlement sent");
+        let receipt = pending
+            .with_timeout(Some(MINING_WAIT))
+            .get_receipt()
+            .await
+            .map_err(|e| SettleError::Transient(format!("waiting for {tx}: {e}")))?;
+        if !receipt.status() {
+            return Err(SettleError::Refused(format!(
+                "settlement transaction {tx} reverted"
+            )));
+        }
+        self.store
+            .set_settlement(job_id, Settlement::Settled, Some(tx), None)
+            .await?;
+        self.metrics.settlements.inc();
+        tracing::info!(job = %job_id, %tx, gas = receipt.gas_used, "settled on chain");
+        Ok(())
+    }
+
+    /// The k agreeing receipts with the hub's assignment signatures.
+    async fn entries(&self, job: &JobRow) -> Result<Vec<JobEscrow::SignedReceipt>, SettleError> {
+        let k = usize::from(job.spec.replicas);
+        let entries: Vec<_> = self
+            .store
+            .assignments_of(job.job_id)
+            .await?
+            .into_iter()
+            .filter(|a| a.state == AssignmentState::Finished)
+            .filter_map(|a| {
+                let receipt = a.receipt?;
+                (Some(receipt.payload.outputHash) == job.output_hash).then(|| {
+                    let assignment = SignedAssignment {
+                        payload: Assignment {
+                            jobId: job.job_id,
+                            specHash: job.spec_hash,
+                            hub: self.hub,
+                            miner: a.miner,
+                            maxCharge: a.max_charge,
+                        },
+                        signature: a.signature,
+                    };
+                    settlement_entry(&receipt, &assignment)
+                })
+            })
+            .take(k)
+            .collect();
+        if entries.len() < k {
+            return Err(SettleError::Refused(format!(
+                "only {} of {k} agreeing receipts are stored",
+                entries.len()
+            )));
+        }
+        Ok(entries)
+    }
+}
