@@ -70,3 +70,11 @@ fn each_bad_setting_is_refused_with_its_name() {
         .to_string();
     assert!(err.contains("absent.toml"), "{err}");
 }
+
+#[test]
+fn the_example_configuration_in_deploy_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hub.toml");
+    let cfg = HubConfig::load(&path).unwrap();
+    assert_eq!(cfg.listen, "0.0.0.0:8040");
+    assert_eq!(cfg.miners.max_reassignments, 3);
+}

@@ -347,3 +347,14 @@ fn key_commands_create_open_and_protect_the_key() {
         "{bad:?}"
     );
 }
+
+#[test]
+fn the_example_configuration_in_deploy_loads_and_makes_a_policy() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/miner.toml");
+    let cfg = MinerConfig::load(&path).unwrap();
+    let policy = cfg.policy(&HOST).unwrap();
+    assert_eq!(policy.capacity.cpuMillicores, 6_000, "75% of 8 cores");
+    assert_eq!(policy.availability.windows().len(), 2);
+    assert!(policy.rate.per_core_hour > U256::ZERO, "electricity floor");
+    assert!(cfg.chain.is_some());
+}
