@@ -1,5 +1,8 @@
-//! `fog`: the command-line client. Today it deploys the contracts; the
-//! buyer, operator and DAO commands land with the end-to-end issue.
+//! `fog`: the command-line client. Buyers run jobs (`fog job`) with a
+//! keystore identity (`fog key`); operators deploy the contracts
+//! (`fog deploy`). Hub-operator and DAO commands are still to come.
+
+#![allow(clippy::print_stdout)] // a command-line tool: results go to stdout
 
 use std::path::PathBuf;
 
@@ -19,8 +22,119 @@ struct Cli {
     command: Command,
 }
 
+/// Where the buyer's key and the hub are (flags, else environment).
+#[derive(Debug, clap::Args)]
+struct Identity {
+    /// The buyer's keystore (`fog key new`).
+    #[arg(long, env = "FOG_KEYSTORE", global = true)]
+    keystore: Option<PathBuf>,
+    /// File holding the keystore password; else FOG_KEY_PASSWORD.
+    #[arg(long, global = true)]
+    password_file: Option<PathBuf>,
+    /// The hub's URL.
+    #[arg(long, env = "FOG_HUB_URL", global = true)]
+    hub: Option<String>,
+    /// The contracts' deployment file.
+    #[arg(long, env = "FOG_DEPLOYMENT", global = true)]
+    deployment: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long = "chain-rpc", env = "FOG_RPC_URL", global = true)]
+    chain_rpc: Option<String>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Create a new key (password from --password-file or FOG_KEY_PASSWORD).
+    New,
+    /// Encrypt an existing private key, read from FOG_IMPORT_KEY or standard input (never an argument).
+    Import,
+    /// Print the key's address (no password needed).
+    Address,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobAction {
+    /// Run a container job: quote, escrow, inputs, logs, verified output, payments.
+    Run(Box<RunArgs>),
+    /// A job's state, assignments and settlement.
+    Status { job: fog_protocol::B256 },
+    /// My jobs, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// A job's logs; -f follows until the job ends.
+    Logs {
+        job: fog_protocol::B256,
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Cancel a queued or running job.
+    Cancel { job: fog_protocol::B256 },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Image: name[:tag]@sha256:<digest>, or a local image id sha256:<id>.
+    #[arg(long)]
+    image: String,
+    /// CPU cores (fractions allowed: 0.5).
+    #[arg(long, default_value = "1")]
+    cpus: f64,
+    /// Memory, e.g. 256M or 2G.
+    #[arg(long, default_value = "256M")]
+    memory: String,
+    /// Disk for outputs and scratch, e.g. 1G.
+    #[arg(long, default_value = "256M")]
+    disk: String,
+    /// An input file, placed read-only at /fog/in/<name>. Repeat for more.
+    #[arg(long = "input", value_name = "PATH")]
+    inputs: Vec<PathBuf>,
+    /// Directory to unpack the verified output into (absent or empty).
+    #[arg(long)]
+    out: PathBuf,
+    /// Most the job may cost, in whole tokens (miners plus the hub's commission).
+    #[arg(long)]
+    max_price: String,
+    /// Distinct miners that must run it and agree.
+    #[arg(long, default_value_t = 1)]
+    replicas: u16,
+    /// Wall-clock limit of one run, in seconds.
+    #[arg(long, default_value_t = 600)]
+    duration: u64,
+    /// Seconds until an unsettled escrow can be refunded.
+    #[arg(long, default_value_t = 3_600)]
+    deadline: u64,
+    /// Required miner region.
+    #[arg(long, default_value = "")]
+    region: String,
+    /// Follow the job to its verified, settled end (otherwise stop once it is submitted).
+    #[arg(long)]
+    wait: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Manage your key (an encrypted Ethereum keystore file).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Run and follow jobs.
+    Job {
+        #[command(subcommand)]
+        action: JobAction,
+        #[command(flatten)]
+        identity: Identity,
+    },
     /// Deploy and wire every Fog contract on a chain, and write the deployment file.
     ///
     /// The deployer's private key is read from the environment variable
@@ -45,6 +159,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Key { action, identity } => key_command(action, &identity),
+        Command::Job { action, identity } => job_command(action, &identity).await,
         Command::Deploy {
             rpc_url,
             params,
@@ -105,4 +221,248 @@ async fn deploy_command(
         out.display()
     );
     Ok(())
+}
+
+fn password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    match file {
+        Some(path) => Ok(std::fs::read_to_string(path)
+            .with_context(|| format!("reading --password-file {}", path.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_owned()),
+        None => std::env::var("FOG_KEY_PASSWORD")
+            .context("no password: pass --password-file or set FOG_KEY_PASSWORD"),
+    }
+}
+
+fn keystore(identity: &Identity) -> anyhow::Result<&std::path::Path> {
+    identity
+        .keystore
+        .as_deref()
+        .context("no key: pass --keystore PATH or set FOG_KEYSTORE (create one with `fog key new`)")
+}
+
+fn key_command(action: KeyAction, identity: &Identity) -> anyhow::Result<()> {
+    use fog_protocol::keys;
+    let path = keystore(identity)?;
+    let address = match action {
+        KeyAction::New => keys::create(path, &password(identity.password_file.as_deref())?)?,
+        KeyAction::Import => {
+            let secret = match std::env::var("FOG_IMPORT_KEY") {
+                Ok(k) => k,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the private key from standard input")?;
+                    line
+                }
+            };
+            keys::import(path, &secret, &password(identity.password_file.as_deref())?)?
+        }
+        KeyAction::Address => keys::address(path)?,
+    };
+    println!("{address}");
+    Ok(())
+}
+
+async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<()> {
+    use fog_cli::client::HubClient;
+
+    let hub_url = identity
+        .hub
+        .as_deref()
+        .context("no hub: pass --hub URL or set FOG_HUB_URL")?;
+    let key = fog_protocol::keys::open(
+        keystore(identity)?,
+        &password(identity.password_file.as_deref())?,
+    )?;
+    let mut hub = HubClient::new(hub_url);
+    match action {
+        JobAction::Run(args) => return run_command(*args, identity, hub_url, key).await,
+        JobAction::Logs { job, follow } => {
+            hub.login(&key).await?;
+            hub.logs(job, follow, print_log).await?;
+        }
+        JobAction::Status { job } => {
+            hub.login(&key).await?;
+            let status = hub.get(&format!("/v1/jobs/{job}")).await?;
+            if identity.json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("job {job}: {}", status["state"].as_str().unwrap_or("?"));
+                if let Some(e) = status["error"].as_str() {
+                    println!("  error: {e}");
+                }
+                for a in status["assignments"].as_array().into_iter().flatten() {
+                    println!(
+                        "  miner {} replica {}: {}",
+                        a["miner"].as_str().unwrap_or("?"),
+                        a["replica"],
+                        a["state"].as_str().unwrap_or("?")
+                    );
+                }
+                println!(
+                    "  settlement: {}",
+                    status["settlement"]["state"].as_str().unwrap_or("not yet")
+                );
+            }
+        }
+        JobAction::List { limit } => {
+            hub.login(&key).await?;
+            let page = hub.get(&format!("/v1/jobs?limit={limit}")).await?;
+            if identity.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                for j in page["jobs"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}  {}",
+                        j["jobId"].as_str().unwrap_or("?"),
+                        j["state"].as_str().unwrap_or("?")
+                    );
+                }
+            }
+        }
+        JobAction::Cancel { job } => {
+            hub.login(&key).await?;
+            hub.post(&format!("/v1/jobs/{job}/cancel"), &serde_json::json!({}))
+                .await?;
+            println!("job {job} cancelled");
+        }
+    }
+    Ok(())
+}
+
+/// The job's stdout to stdout and its stderr to stderr; best effort when closed.
+fn print_log(stream: &str, data: &str) {
+    use std::io::Write as _;
+    let _ = if stream == "stderr" {
+        std::io::stderr().write_all(data.as_bytes())
+    } else {
+        std::io::stdout().write_all(data.as_bytes())
+    };
+}
+
+async fn run_command(
+    args: RunArgs,
+    identity: &Identity,
+    hub_url: &str,
+    key: PrivateKeySigner,
+) -> anyhow::Result<()> {
+    use fog_cli::run::{Context as RunContext, RunRequest, parse_size, parse_tokens, run};
+
+    let deployment_path = identity
+        .deployment
+        .as_deref()
+        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
+    let deployment = fog_protocol::deploy::Deployment::load(deployment_path)?;
+    let rpc = identity
+        .chain_rpc
+        .as_deref()
+        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
+    if !(args.cpus > 0.0 && args.cpus <= 1024.0) {
+        bail!("--cpus {} must be above 0 and at most 1024", args.cpus);
+    }
+    let request = RunRequest {
+        image: args.image,
+        command: args.command,
+        inputs: args.inputs,
+        out: args.out,
+        resources: fog_protocol::Resources {
+            cpuMillicores: (args.cpus * 1000.0).round() as u64,
+            memoryBytes: parse_size(&args.memory).map_err(|e| anyhow::anyhow!("--memory: {e}"))?,
+            diskBytes: parse_size(&args.disk).map_err(|e| anyhow::anyhow!("--disk: {e}"))?,
+            gpuCount: 0,
+        },
+        max_duration_secs: args.duration,
+        max_price: parse_tokens(&args.max_price)
+            .map_err(|e| anyhow::anyhow!("--max-price: {e}"))?,
+        replicas: args.replicas,
+        deadline_secs: args.deadline,
+        region: args.region,
+        wait: args.wait,
+    };
+    let info = HubInfo::fetch(hub_url).await?;
+    if info.chain_id != deployment.chain_id || info.escrow != deployment.escrow {
+        bail!(
+            "the hub at {hub_url} settles on chain {} with escrow {}, but {} is chain {} with escrow {}",
+            info.chain_id,
+            info.escrow,
+            deployment_path.display(),
+            deployment.chain_id,
+            deployment.escrow
+        );
+    }
+    let mut ctx = RunContext::new(hub_url, info.hub, deployment, rpc, key)?;
+    let quiet = identity.json;
+    let report = run(
+        &mut ctx,
+        &request,
+        |step| {
+            if !quiet {
+                eprintln!("fog: {step}");
+            }
+        },
+        // stdout is for the report: the job's own output goes to stderr here.
+        |_, data| {
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(data.as_bytes());
+        },
+    )
+    .await?;
+    if identity.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "job {} (escrow opened in {})",
+        report.job_id, report.open_tx
+    );
+    match &report.result {
+        None => println!(
+            "submitted; follow it with `fog job status {}`",
+            report.job_id
+        ),
+        Some(v) => {
+            println!(
+                "output verified against the receipts on chain: sha256 {}",
+                v.output_hash
+            );
+            println!("unpacked into {}", v.out.display());
+            println!("settled in {}: of {} locked", v.settle_tx, report.locked);
+            for p in &v.miners {
+                println!("  miner {} was paid {}", p.miner, p.amount);
+            }
+            println!("  the hub's commission: {}", v.hub_commission);
+            println!("  refunded to you: {}", v.refund);
+        }
+    }
+    Ok(())
+}
+
+/// What `GET /v1/hub` says.
+struct HubInfo {
+    hub: fog_protocol::Address,
+    chain_id: u64,
+    escrow: fog_protocol::Address,
+}
+
+impl HubInfo {
+    async fn fetch(hub_url: &str) -> anyhow::Result<Self> {
+        let info = fog_cli::client::HubClient::new(hub_url)
+            .get("/v1/hub")
+            .await?;
+        Ok(Self {
+            hub: info["hub"]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .context("the hub did not say its address")?,
+            chain_id: info["chainId"]
+                .as_u64()
+                .context("the hub did not say its chain")?,
+            escrow: info["escrow"]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .context("the hub did not say its escrow")?,
+        })
+    }
 }

@@ -197,6 +197,7 @@ pub fn router(app: AppState) -> axum::Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
+        .route("/v1/hub", get(hub_info))
         .route("/v1/auth/challenge", post(challenge))
         .route("/v1/auth/login", post(login))
         .route("/v1/quote", post(quote))
@@ -239,6 +240,16 @@ async fn metrics(State(app): State<AppState>) -> ApiResult<Response> {
         text,
     )
         .into_response())
+}
+
+/// Who this hub is on chain: what a client needs to open an escrow with it.
+async fn hub_info(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "hub": app.chain.hub(),
+        "chainId": app.chain.chain_id(),
+        "escrow": app.chain.escrow(),
+        "feeBps": app.fee_bps,
+    }))
 }
 
 async fn openapi() -> Response {

@@ -19,9 +19,11 @@ pub mod config;
 pub mod executor;
 pub mod host;
 pub mod jobfs;
-pub mod keys;
 pub mod local;
 pub mod metering;
 pub mod pricing;
 pub mod runner;
 pub mod schedule;
+
+/// The miner's key: see [`fog_protocol::keys`].
+pub use fog_protocol::keys;

@@ -7,11 +7,13 @@
 //! - [`signing`]: the EIP-712 domain, hashing, signing and recovery;
 //! - [`spec`]: validation of job specs, image references, network policy;
 //! - [`output`]: the deterministic output archive and its sha256;
-//! - [`wire`]: versioned hub↔miner messages.
+//! - [`wire`]: versioned hub↔miner messages;
+//! - [`keys`]: encrypted keystore files (miners, hubs, buyers).
 
 pub mod charge;
 pub mod contracts;
 pub mod deploy;
+pub mod keys;
 pub mod output;
 pub mod signature_hex;
 pub mod signing;

@@ -36,10 +36,11 @@ fn every_binary_rejects_an_unknown_flag() {
 }
 
 #[test]
-fn clients_without_a_command_show_usage() {
+fn every_binary_without_a_command_shows_usage() {
     for (name, commands) in [
-        ("fog", &["deploy"][..]),
-        ("fog-miner", &["key", "policy"][..]),
+        ("fog", &["deploy", "key", "job"][..]),
+        ("fog-miner", &["key", "policy", "exec", "run"][..]),
+        ("fog-hub", &["serve"][..]),
     ] {
         let out = Command::new(fog_tests::binary(name).unwrap())
             .output()
@@ -54,14 +55,4 @@ fn clients_without_a_command_show_usage() {
             assert!(stderr.contains(command), "{name}: {stderr}");
         }
     }
-}
-
-#[test]
-fn the_unbuilt_hub_says_so_instead_of_pretending() {
-    let out = Command::new(fog_tests::binary("fog-hub").unwrap())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "fog-hub claimed success: {out:?}");
-    assert!(stderr.contains("not built yet"), "{stderr}");
 }

@@ -1,10 +1,11 @@
-//! The miner's identity: a secp256k1 key in an encrypted Ethereum keystore
-//! file. The private key never leaves this module in any message.
+//! Identities: a secp256k1 key in an encrypted Ethereum keystore file, for
+//! miners, hub signers and buyers alike. The private key never leaves this
+//! module in any message.
 
 use std::path::{Path, PathBuf};
 
+use crate::Address;
 use alloy::signers::local::PrivateKeySigner;
-use fog_protocol::Address;
 
 /// Why a key could not be created or opened.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,48 @@ pub fn create(path: &Path, password: &str) -> Result<Address, KeyError> {
                 path: path.to_owned(),
                 reason: e.to_string(),
             })?;
+    Ok(signer.address())
+}
+
+/// Stores an existing private key (hex) encrypted with `password` at `path`;
+/// returns its address.
+pub fn import(path: &Path, private_key_hex: &str, password: &str) -> Result<Address, KeyError> {
+    if password.is_empty() {
+        return Err(KeyError::EmptyPassword);
+    }
+    if path.exists() {
+        return Err(KeyError::Exists(path.to_owned()));
+    }
+    let bad = |reason: &str| KeyError::Keystore {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let hex = private_key_hex.trim().trim_start_matches("0x");
+    let bytes = alloy::hex::decode(hex).map_err(|_| bad("the private key is not hex"))?;
+    if bytes.len() != 32 {
+        return Err(bad("the private key must be 32 bytes"));
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| KeyError::NoFileName(path.to_owned()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| KeyError::Dir {
+        path: dir.clone(),
+        source,
+    })?;
+    let (signer, _uuid) = PrivateKeySigner::encrypt_keystore(
+        &dir,
+        &mut rand::thread_rng(),
+        &bytes,
+        password,
+        Some(name),
+    )
+    // Never echo the key: the error names the file only.
+    .map_err(|_| bad("not a valid secp256k1 private key"))?;
     Ok(signer.address())
 }
 

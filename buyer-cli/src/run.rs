@@ -1,0 +1,509 @@
+//! `fog job run`: a job from the buyer's side, start to verified finish.
+//!
+//! Quote → open the escrow (one transaction, EIP-2612 permit) → upload the
+//! inputs → submit the signed spec → follow the logs → wait for the hub to
+//! settle on chain → download the output, check its sha256 against the
+//! receipts the escrow emitted, unpack it → report who was paid what.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::network::EthereumWallet;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::SignerSync;
+use alloy::sol_types::SolStruct;
+use fog_protocol::contracts::fog_token::FogToken;
+use fog_protocol::contracts::job_escrow::JobEscrow;
+use fog_protocol::deploy::Deployment;
+use fog_protocol::output::{sha256, unpack_archive};
+use fog_protocol::{
+    Address, B256, JobSpec, Placement, PrivateKeySigner, Resources, SignedJobSpec, U256,
+};
+use serde::Serialize;
+
+use crate::client::{ClientError, HubClient};
+
+alloy::sol! {
+    /// EIP-2612's permit, signed under the token's own domain.
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("--input {path}: {reason}")]
+    Input { path: PathBuf, reason: String },
+    #[error("--out {0}: exists and is not an empty directory")]
+    OutNotEmpty(PathBuf),
+    #[error("the job: {0}")]
+    Spec(#[from] fog_protocol::SpecError),
+    #[error(
+        "no miner can run this job now ({fitting} fit, {replicas} needed): lower the resources or try later"
+    )]
+    NoMiners { fitting: u64, replicas: u64 },
+    #[error(
+        "the cheapest fitting miners need a max payment of {needed} base units; --max-price allows {offered}: raise it"
+    )]
+    TooCheap { needed: U256, offered: U256 },
+    #[error(transparent)]
+    Hub(#[from] ClientError),
+    #[error("chain: {0}")]
+    Chain(String),
+    #[error("the job ended {state}: {error}")]
+    NotCompleted { state: String, error: String },
+    #[error(
+        "the output's sha256 {actual} differs from the receipts on chain ({expected}): keep this as evidence"
+    )]
+    Mismatch { expected: B256, actual: B256 },
+    #[error("unpacking the output: {0}")]
+    Unpack(#[from] fog_protocol::output::OutputError),
+}
+
+fn chain(e: impl std::fmt::Display) -> RunError {
+    RunError::Chain(e.to_string())
+}
+
+/// What the buyer asks for.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub image: String,
+    pub command: Vec<String>,
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub resources: Resources,
+    pub max_duration_secs: u64,
+    /// Most the job may cost in total, in base units.
+    pub max_price: U256,
+    pub replicas: u16,
+    /// Seconds from now until the escrow becomes refundable.
+    pub deadline_secs: u64,
+    pub region: String,
+    /// Follow the job to its verified, settled end; otherwise stop once it is submitted.
+    pub wait: bool,
+}
+
+/// Who was paid what.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub miner: Address,
+    pub amount: U256,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub job_id: B256,
+    pub spec_hash: B256,
+    pub open_tx: B256,
+    pub locked: U256,
+    /// With `wait`: the verified, settled end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Verified>,
+}
+
+/// A job's verified end.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    pub output_hash: B256,
+    pub out: PathBuf,
+    pub settle_tx: B256,
+    pub miners: Vec<Payment>,
+    pub hub_commission: U256,
+    pub refund: U256,
+}
+
+/// What the client talks to.
+#[derive(Debug)]
+pub struct Context {
+    pub hub: HubClient,
+    pub deployment: Deployment,
+    pub hub_address: Address,
+    pub key: PrivateKeySigner,
+    pub provider: DynProvider,
+}
+
+impl Context {
+    pub fn new(
+        hub_url: &str,
+        hub_address: Address,
+        deployment: Deployment,
+        rpc_url: &str,
+        key: PrivateKeySigner,
+    ) -> Result<Self, RunError> {
+        let url = rpc_url
+            .parse()
+            .map_err(|e| RunError::Chain(format!("--rpc-url {rpc_url:?}: {e}")))?;
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(key.clone()))
+            .connect_http(url)
+            .erased();
+        Ok(Self {
+            hub: HubClient::new(hub_url),
+            deployment,
+            hub_address,
+            key,
+            provider,
+        })
+    }
+}
+
+fn now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
+/// Runs the job; `progress` hears each step, `log` each log line.
+pub async fn run(
+    ctx: &mut Context,
+    req: &RunRequest,
+    mut progress: impl FnMut(&str),
+    log: impl FnMut(&str, &str),
+) -> Result<RunReport, RunError> {
+    if req.out.exists()
+        && std::fs::read_dir(&req.out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(RunError::OutNotEmpty(req.out.clone()));
+    }
+    let mut files = Vec::new();
+    for path in &req.inputs {
+        let bad = |reason: String| RunError::Input {
+            path: path.clone(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| bad("has no file name".into()))?
+            .to_owned();
+        files.push((name, bytes));
+    }
+    let mut spec = JobSpec {
+        image: req.image.clone(),
+        command: req.command.clone(),
+        env: vec![],
+        inputs: files
+            .iter()
+            .map(|(name, bytes)| fog_protocol::InputBlob {
+                contentHash: sha256(bytes),
+                size: bytes.len() as u64,
+                path: name.clone(),
+            })
+            .collect(),
+        outputPath: "/fog/out".into(),
+        resources: req.resources.clone(),
+        maxDurationSecs: req.max_duration_secs,
+        network: 0,
+        placement: Placement {
+            region: req.region.clone(),
+            labels: vec![],
+        },
+        replicas: req.replicas,
+        maxPayment: req.max_price,
+        deadline: now() + req.deadline_secs,
+    };
+    spec.validate(now())?;
+
+    progress("asking the hub for a quote");
+    let quote = ctx
+        .hub
+        .post("/v1/quote", &serde_json::json!({ "spec": spec }))
+        .await?;
+    if quote["enoughMiners"] != true {
+        return Err(RunError::NoMiners {
+            fitting: quote["fittingMiners"].as_u64().unwrap_or(0),
+            replicas: u64::from(req.replicas),
+        });
+    }
+    let needed: U256 = quote["suggestedMaxPayment"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(U256::MAX);
+    if needed > req.max_price {
+        return Err(RunError::TooCheap {
+            needed,
+            offered: req.max_price,
+        });
+    }
+
+    // The chain's clock decides the deadline.
+    let block = ctx
+        .provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(chain)?
+        .ok_or_else(|| RunError::Chain("no latest block".into()))?;
+    spec.deadline = block.header.timestamp + req.deadline_secs;
+    let domain = ctx.deployment.domain();
+    let signed = SignedJobSpec::sign(spec.clone(), &ctx.key, &domain).map_err(chain)?;
+
+    progress("opening the escrow (one transaction, with a permit)");
+    let (job_id, open_tx) = open_escrow(ctx, &spec, block.header.timestamp).await?;
+
+    progress("uploading inputs and submitting the signed spec");
+    ctx.hub.login(&ctx.key).await?;
+    for (name, bytes) in files {
+        ctx.hub.upload(&name, bytes).await?;
+    }
+    ctx.hub.submit(job_id, &signed).await?;
+    let mut report = RunReport {
+        job_id,
+        spec_hash: spec.spec_hash(),
+        open_tx,
+        locked: spec.maxPayment,
+        result: None,
+    };
+    if !req.wait {
+        return Ok(report);
+    }
+
+    progress("running; logs follow");
+    ctx.hub.logs(job_id, true, log).await?;
+    let status = ctx
+        .hub
+        .wait_for(
+            job_id,
+            Duration::from_secs(spec.maxDurationSecs + 60),
+            |s| {
+                matches!(
+                    s["state"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                )
+            },
+        )
+        .await?;
+    if status["state"] != "completed" {
+        return Err(RunError::NotCompleted {
+            state: status["state"].as_str().unwrap_or("unknown").to_owned(),
+            error: status["error"].as_str().unwrap_or("").to_owned(),
+        });
+    }
+
+    progress("waiting for the hub to settle on chain");
+    let settled = ctx
+        .hub
+        .wait_for(job_id, Duration::from_secs(180), |s| {
+            matches!(
+                s["settlement"]["state"].as_str(),
+                Some("settled" | "failed" | "refunded")
+            )
+        })
+        .await?;
+    if settled["settlement"]["state"] != "settled" {
+        return Err(RunError::NotCompleted {
+            state: format!("completed but {}", settled["settlement"]["state"]),
+            error: settled["settlement"]["error"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        });
+    }
+    let settle_tx: B256 = settled["settlement"]["tx"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| RunError::Chain("the hub reports no settlement transaction".into()))?;
+    let (miners, output_hash, commission, refund) = read_settlement(ctx, job_id, settle_tx).await?;
+
+    progress("downloading and verifying the output");
+    let archive = ctx.hub.output(job_id).await?;
+    let actual = sha256(&archive);
+    if actual != output_hash {
+        return Err(RunError::Mismatch {
+            expected: output_hash,
+            actual,
+        });
+    }
+    unpack_archive(archive.as_slice(), &req.out)?;
+    report.result = Some(Verified {
+        output_hash,
+        out: req.out.clone(),
+        settle_tx,
+        miners,
+        hub_commission: commission,
+        refund,
+    });
+    Ok(report)
+}
+
+async fn open_escrow(
+    ctx: &Context,
+    spec: &JobSpec,
+    chain_now: u64,
+) -> Result<(B256, B256), RunError> {
+    let d = &ctx.deployment;
+    let token = FogToken::new(d.token, &ctx.provider);
+    let escrow = JobEscrow::new(d.escrow, &ctx.provider);
+    let owner = ctx.key.address();
+    let balance = token.balanceOf(owner).call().await.map_err(chain)?;
+    if balance < spec.maxPayment {
+        return Err(RunError::Chain(format!(
+            "{owner} holds {balance} base units, less than the {} to lock",
+            spec.maxPayment
+        )));
+    }
+    let nonce = token.nonces(owner).call().await.map_err(chain)?;
+    let name = token.name().call().await.map_err(chain)?;
+    let permit_deadline = chain_now + 3_600;
+    let permit = Permit {
+        owner,
+        spender: d.escrow,
+        value: spec.maxPayment,
+        nonce,
+        deadline: U256::from(permit_deadline),
+    };
+    let token_domain = alloy::sol_types::eip712_domain! {
+        name: name,
+        version: "1",
+        chain_id: d.chain_id,
+        verifying_contract: d.token,
+    };
+    let signature = ctx
+        .key
+        .sign_hash_sync(&permit.eip712_signing_hash(&token_domain))
+        .map_err(chain)?;
+    let mut salt = [0u8; 32];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut salt);
+    let salt = B256::from(salt);
+    let replicas = u8::try_from(spec.replicas).map_err(chain)?;
+    let v = 27 + u8::from(signature.v());
+    let receipt = escrow
+        .openWithPermit(
+            salt,
+            ctx.hub_address,
+            spec.spec_hash(),
+            spec.deadline,
+            replicas,
+            spec.maxPayment,
+            U256::from(permit_deadline),
+            v,
+            signature.r().into(),
+            signature.s().into(),
+        )
+        .send()
+        .await
+        .map_err(chain)?
+        .get_receipt()
+        .await
+        .map_err(chain)?;
+    if !receipt.status() {
+        return Err(RunError::Chain(format!(
+            "opening the escrow reverted ({})",
+            receipt.transaction_hash
+        )));
+    }
+    let job_id = escrow.jobIdFor(owner, salt).call().await.map_err(chain)?;
+    Ok((job_id, receipt.transaction_hash))
+}
+
+type Settlement = (Vec<Payment>, B256, U256, U256);
+
+/// Reads what the settlement transaction emitted: each receipt (evidence on
+/// chain) and the split of the money.
+async fn read_settlement(ctx: &Context, job_id: B256, tx: B256) -> Result<Settlement, RunError> {
+    let receipt = ctx
+        .provider
+        .get_transaction_receipt(tx)
+        .await
+        .map_err(chain)?
+        .ok_or_else(|| RunError::Chain(format!("settlement transaction {tx} not found")))?;
+    let mut miners = Vec::new();
+    let mut output = None;
+    let mut split = None;
+    for log in receipt.inner.logs() {
+        if log.address() != ctx.deployment.escrow {
+            continue;
+        }
+        if let Ok(settled) = log.log_decode::<JobEscrow::ReceiptSettled>() {
+            let r = &settled.inner.data;
+            if r.jobId == job_id {
+                miners.push(Payment {
+                    miner: r.receipt.miner,
+                    amount: r.receipt.amountCharged,
+                });
+                output = Some(r.receipt.outputHash);
+            }
+        } else if let Ok(done) = log.log_decode::<JobEscrow::JobSettled>()
+            && done.inner.data.jobId == job_id
+        {
+            split = Some((done.inner.data.hubCommission, done.inner.data.buyerRefund));
+        }
+    }
+    let output = output
+        .ok_or_else(|| RunError::Chain(format!("{tx} settled no receipt of job {job_id}")))?;
+    let (commission, refund) =
+        split.ok_or_else(|| RunError::Chain(format!("{tx} did not settle job {job_id}")))?;
+    Ok((miners, output, commission, refund))
+}
+
+/// Parses `512M`, `2G`, `1024` (bytes) style sizes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 512M or 2G"))?;
+    let factor: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KI" | "KIB" => 1 << 10,
+        "M" | "MB" | "MI" | "MIB" => 1 << 20,
+        "G" | "GB" | "GI" | "GIB" => 1 << 30,
+        "T" | "TB" | "TI" | "TIB" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?}: use K, M, G or T"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// Parses a token amount in whole tokens (`1.5`) to base units (18 decimals).
+pub fn parse_tokens(text: &str) -> Result<U256, String> {
+    use alloy::primitives::utils::{ParseUnits, parse_units};
+    match parse_units(text.trim(), 18) {
+        Ok(ParseUnits::U256(amount)) => Ok(amount),
+        Ok(ParseUnits::I256(_)) => Err(format!("{text:?} is negative")),
+        Err(e) => Err(format!("{text:?} is not a token amount such as 1.5: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sizes_and_amounts_parse_or_say_why_not() {
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("2g").unwrap(), 2 << 30);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("-1M").unwrap_err().contains("not a size"));
+        assert!(parse_size("3X").unwrap_err().contains("unknown size unit"));
+        assert!(
+            parse_size("99999999999T")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(
+            parse_tokens("1.5").unwrap(),
+            U256::from(15u64) * U256::from(10u64).pow(U256::from(17u64))
+        );
+        assert!(
+            parse_tokens("lots")
+                .unwrap_err()
+                .contains("not a token amount")
+        );
+        assert!(parse_tokens("-1").is_err());
+    }
+}
