@@ -42,6 +42,8 @@ pub struct Settler {
     store: Store,
     chain: Chain,
     sender: DynProvider,
+    /// Who pays the settlement gas (the signer key): the account to fund.
+    payer: Address,
     hub: Address,
     metrics: Metrics,
     /// Per job: failed attempts so far and when to try again.
@@ -63,6 +65,7 @@ impl Settler {
         hub: Address,
         metrics: Metrics,
     ) -> Self {
+        let payer = key.address();
         let sender = ProviderBuilder::new()
             .wallet(EthereumWallet::from(key))
             .connect_http(rpc_url)
@@ -71,6 +74,7 @@ impl Settler {
             store,
             chain,
             sender,
+            payer,
             hub,
             metrics,
             backoff: HashMap::new(),
@@ -117,7 +121,7 @@ impl Settler {
                     // 1 s, 2 s, 4 s … up to 5 minutes between attempts.
                     let delay =
                         Duration::from_secs(1u64 << tries.min(8)).min(Duration::from_secs(300));
-                    tracing::warn!(job = %job.job_id, why, retry_in = ?delay, "settlement will be retried");
+                    tracing::warn!(job = %job.job_id, why, payer = %self.payer, retry_in = ?delay, "settlement will be retried");
                     self.backoff
                         .insert(job.job_id, (tries + 1, Instant::now() + delay));
                 }

@@ -114,8 +114,8 @@ pub struct Fleet {
     pub hub_url: String,
     pub hub_proc: Proc,
     pub hub_config: PathBuf,
-    deployment: PathBuf,
-    image: String,
+    pub deployment: PathBuf,
+    pub image: String,
     /// Keys of the anvil accounts not yet handed out.
     spare_keys: Vec<PrivateKeySigner>,
 }
@@ -185,6 +185,10 @@ impl Fleet {
         let operator = devnet.keys[1].clone();
         let (hub, _) = devnet
             .register_hub(&operator, signer.address(), 500)
+            .await?;
+        // The signer sends the settlements: it needs gas money.
+        devnet
+            .send_eth(signer.address(), U256::from(10u64).pow(U256::from(19u64)))
             .await?;
         let port = free_port()?;
         let hub_url = format!("http://127.0.0.1:{port}");
@@ -259,6 +263,33 @@ impl Fleet {
                 Instant::now() < deadline,
                 "fog-hub did not answer in 30 s:\n{}",
                 self.hub_proc.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `n` miners are connected to the hub.
+    pub async fn wait_for_miners(&self, n: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = reqwest::Client::new();
+        loop {
+            let metrics = client
+                .get(format!("{}/metrics", self.hub_url))
+                .send()
+                .await?
+                .text()
+                .await?;
+            let connected = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("fog_hub_miners_connected "))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if connected >= n {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{connected} of {n} miners connected after 30 s"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

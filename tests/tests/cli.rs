@@ -1,0 +1,234 @@
+//! `fog` as a buyer runs it: the real binary against a real hub, miner,
+//! Docker engine and chain.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
+use std::process::{Command, Output};
+
+use fog_protocol::U256;
+use fog_tests::fleet::Fleet;
+
+const PASSWORD: &str = "buyer password";
+
+struct Buyer {
+    keystore: String,
+    args: Vec<String>,
+}
+
+impl Buyer {
+    /// `fog <command> <action> <identity flags> <rest>`: before any `--`.
+    fn fog(&self, words: &[&str]) -> Output {
+        let (head, rest) = words.split_at(2.min(words.len()));
+        Command::new(fog_tests::binary("fog").unwrap())
+            .args(head)
+            .args(&self.args)
+            .args(rest)
+            .env("FOG_KEY_PASSWORD", PASSWORD)
+            .env_remove("FOG_HUB_URL")
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fog_job_run_gets_verified_output_and_reports_payments() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    fleet.wait_for_miners(1).await.unwrap();
+    let funded = fleet.buyer().await.unwrap();
+    let dir = fleet.dir.path().join("buyer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keystore = dir.join("key.json").to_str().unwrap().to_owned();
+
+    // Import the funded key; the secret comes from the environment, never argv.
+    let imported = Command::new(fog_tests::binary("fog").unwrap())
+        .args(["key", "import", "--keystore", &keystore])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .env("FOG_IMPORT_KEY", alloy::hex::encode(funded.key.to_bytes()))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", text(&imported));
+    assert_eq!(
+        String::from_utf8_lossy(&imported.stdout).trim(),
+        funded.address().to_string()
+    );
+    let bad = Command::new(fog_tests::binary("fog").unwrap())
+        .args([
+            "key",
+            "import",
+            "--keystore",
+            dir.join("bad.json").to_str().unwrap(),
+        ])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .env("FOG_IMPORT_KEY", "not a key")
+        .output()
+        .unwrap();
+    assert!(
+        text(&bad).contains("the private key is not hex"),
+        "{}",
+        text(&bad)
+    );
+
+    let buyer = Buyer {
+        keystore: keystore.clone(),
+        args: vec![
+            "--keystore".into(),
+            keystore.clone(),
+            "--hub".into(),
+            fleet.hub_url.clone(),
+            "--deployment".into(),
+            fleet.deployment.to_str().unwrap().into(),
+            "--chain-rpc".into(),
+            fleet.devnet.anvil.endpoint(),
+        ],
+    };
+    let input = dir.join("words.txt");
+    std::fs::write(&input, "pear\napple\nfig\n").unwrap();
+    let out = dir.join("result");
+    let before = fleet.devnet.balance(funded.address()).await.unwrap();
+    let run = buyer.fog(&[
+        "job",
+        "run",
+        "--image",
+        &fleet.image,
+        "--memory",
+        "64M",
+        "--disk",
+        "16M",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-price",
+        "1",
+        "--wait",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "sort /fog/in/words.txt > /fog/out/sorted; echo sorted it",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}\nhub:\n{}",
+        text(&run),
+        fleet.hub_proc.log()
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("sorted it"),
+        "logs follow: {}",
+        text(&run)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("sorted")).unwrap(),
+        "apple\nfig\npear\n"
+    );
+    let result = &report["result"];
+    assert_eq!(
+        result["miners"][0]["miner"]
+            .as_str()
+            .unwrap()
+            .parse::<fog_protocol::Address>()
+            .unwrap(),
+        miner.address
+    );
+    let paid: U256 = result["miners"][0]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let commission: U256 = result["hubCommission"].as_str().unwrap().parse().unwrap();
+    let refund: U256 = result["refund"].as_str().unwrap().parse().unwrap();
+    let locked: U256 = report["locked"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        paid + commission + refund,
+        locked,
+        "every locked unit accounted for"
+    );
+    assert_eq!(
+        fleet.devnet.balance(funded.address()).await.unwrap(),
+        before - paid - commission
+    );
+    assert_eq!(fleet.devnet.balance(miner.address).await.unwrap(), paid);
+
+    let status = buyer.fog(&["job", "status", report["jobId"].as_str().unwrap()]);
+    assert!(
+        text(&status).contains("completed") && text(&status).contains("settlement: settled"),
+        "{}",
+        text(&status)
+    );
+    let list = buyer.fog(&["job", "list"]);
+    assert!(
+        text(&list).contains(report["jobId"].as_str().unwrap()),
+        "{}",
+        text(&list)
+    );
+
+    // Refusals say what to do, and lock nothing.
+    let before = fleet.devnet.balance(funded.address()).await.unwrap();
+    let refusals: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--max-price", "0.000000000000000001"], "raise it"),
+        (
+            vec!["--max-price", "1", "--region", "mars"],
+            "no miner can run this job now",
+        ),
+        (vec!["--max-price", "1", "--memory", "lots"], "--memory"),
+        (
+            vec!["--max-price", "1", "--input", "/no/such/file"],
+            "--input /no/such/file",
+        ),
+        (vec!["--max-price", "-1"], "--max-price"),
+        (vec!["--max-price", "1", "--cpus", "0"], "--cpus"),
+    ];
+    let fresh = dir.join("fresh");
+    for (extra, expected) in refusals {
+        let mut args = vec![
+            "job",
+            "run",
+            "--image",
+            &fleet.image,
+            "--out",
+            fresh.to_str().unwrap(),
+        ];
+        args.extend(extra.iter());
+        args.extend(["--", "true"]);
+        let refused = buyer.fog(&args);
+        assert!(!refused.status.success(), "{extra:?} succeeded");
+        assert!(
+            text(&refused).contains(expected),
+            "{extra:?}: {}",
+            text(&refused)
+        );
+    }
+    let reused = buyer.fog(&[
+        "job",
+        "run",
+        "--image",
+        &fleet.image,
+        "--out",
+        out.to_str().unwrap(),
+        "--max-price",
+        "1",
+        "--",
+        "true",
+    ]);
+    assert!(
+        text(&reused).contains("exists and is not an empty directory"),
+        "{}",
+        text(&reused)
+    );
+    assert_eq!(
+        fleet.devnet.balance(funded.address()).await.unwrap(),
+        before,
+        "nothing was locked"
+    );
+    let _ = buyer.keystore;
+}
