@@ -10,15 +10,18 @@ two miners, run a real buyer job, settle its receipt on chain, show balances
 move, then blacklist a cheating hub through a DAO vote.
 
 Not there yet, so the demo cannot run:
-  - miner executor (Docker sandbox) and agent (miner issue; keys, policy
-    and admission exist)
-  - hub service (hub issue)
-  - the fog CLI, settlement and this script's steps (end-to-end issue)
+  - this script's steps, and the operator and DAO commands of the fog CLI
+    (`fog hub …`, `fog dao …`, `fog token …`, `fog devnet faucet`) that the
+    cheating-hub part needs (end-to-end issue)
 
-What runs today: `make test` (protocol types, EIP-712 hashing and signing,
-deterministic output archives, wire messages, the contracts with their unit,
-attack, fuzz, invariant and upgrade tests, Rust/Solidity parity on a live
-anvil) and `make gas-table` (deploys everything on anvil and runs jobs and a
-DAO blacklist vote through the real contracts).
+What runs today, each exercised by `make test` against real processes:
+  - fog-hub serve: buyer API, miner sessions, scheduling, SQLite, settlement
+    on chain (tests/tests/hub.rs);
+  - fog-miner run / exec: the Docker sandbox, exact metering, signed receipts
+    (miner/tests/);
+  - fog key, fog job run --wait: a buyer's job from escrow (with permit) to
+    verified output and payments (tests/tests/cli.rs);
+  - the contracts with their unit, attack, fuzz, invariant and upgrade tests,
+    and `make gas-table` (a DAO blacklist vote through the real contracts).
 MSG
 exit 1
