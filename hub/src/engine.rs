@@ -25,6 +25,9 @@ use crate::store::{
     AssignmentRow, AssignmentState, JobRow, JobState, MinerOutcome, Store, StoreError,
 };
 
+/// Most log bytes the hub stores from one miner for one job.
+pub const MAX_LOG_BYTES_PER_MINER: usize = 2 << 20;
+
 /// How the engine behaves.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -169,6 +172,8 @@ struct LiveJob {
     queued_at: Instant,
     /// The first assignment's latency has been recorded.
     timed: bool,
+    /// Log bytes stored per miner: capped, whatever the miner sends.
+    log_bytes: HashMap<Address, usize>,
 }
 
 impl LiveJob {
@@ -287,6 +292,7 @@ impl Engine {
                     assignments,
                     queued_at: Instant::now(),
                     timed: true,
+                    log_bytes: HashMap::new(),
                 },
             );
             self.queue.push(buyer, job_id);
@@ -360,6 +366,7 @@ impl Engine {
                             assignments: Vec::new(),
                             queued_at: Instant::now(),
                             timed: false,
+                            log_bytes: HashMap::new(),
                         },
                     );
                     self.dispatch().await?;
@@ -389,12 +396,26 @@ impl Engine {
                 stream,
                 data,
             } => {
-                if self.live_assignment(job_id, miner).is_some() {
-                    let stream = match stream {
-                        LogStream::Stdout => "stdout",
-                        LogStream::Stderr => "stderr",
-                    };
-                    self.store.append_log(job_id, miner, stream, &data).await?;
+                if self.live_assignment(job_id, miner).is_some()
+                    && let Some(job) = self.jobs.get_mut(&job_id)
+                {
+                    // The miner caps its own logs, but the hub does not rely on it.
+                    let kept = job.log_bytes.entry(miner).or_default();
+                    let room = MAX_LOG_BYTES_PER_MINER.saturating_sub(*kept);
+                    if room > 0 {
+                        let mut end = data.len().min(room);
+                        while !data.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        *kept += end.max(1);
+                        let stream = match stream {
+                            LogStream::Stdout => "stdout",
+                            LogStream::Stderr => "stderr",
+                        };
+                        self.store
+                            .append_log(job_id, miner, stream, &data[..end])
+                            .await?;
+                    }
                 }
             }
             Event::Finished {

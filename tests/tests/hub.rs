@@ -228,6 +228,61 @@ async fn ws_send(ws: &mut Ws, msg: fog_protocol::wire::MinerMessage) {
         .unwrap();
 }
 
+/// A hand-driven miner session: hello, signed challenge, an offer of
+/// `cpu_millicores` (and plenty of memory and disk), welcome.
+async fn log_in(
+    fleet: &Fleet,
+    key: &fog_protocol::PrivateKeySigner,
+    cpu_millicores: u64,
+) -> (Ws, String) {
+    use alloy::signers::SignerSync;
+    use fog_protocol::wire::{HubMessage, MinerMessage, Offer, PriceRate, login_message};
+    use fog_protocol::{Resources, U256};
+    let ws_url = format!("{}/v1/miner/ws", fleet.hub_url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    ws_send(
+        &mut ws,
+        MinerMessage::Hello {
+            miner: key.address(),
+            agent: "hand-driven".into(),
+        },
+    )
+    .await;
+    let HubMessage::Challenge {
+        hub,
+        chain_id,
+        nonce,
+    } = ws_recv(&mut ws).await
+    else {
+        panic!("no challenge")
+    };
+    let signature = key
+        .sign_message_sync(login_message(hub, chain_id, nonce).as_bytes())
+        .unwrap();
+    ws_send(&mut ws, MinerMessage::Login { signature }).await;
+    let offer = Offer {
+        capacity: Resources {
+            cpuMillicores: cpu_millicores,
+            memoryBytes: 8 << 30,
+            diskBytes: 8 << 30,
+            gpuCount: 0,
+        },
+        rate: PriceRate {
+            per_core_hour: U256::ZERO,
+            per_gib_hour: U256::ZERO,
+        },
+        region: String::new(),
+        labels: vec![],
+        allows_network: false,
+        available_until: None,
+    };
+    ws_send(&mut ws, MinerMessage::Offer { offer }).await;
+    let HubMessage::Welcome { session, .. } = ws_recv(&mut ws).await else {
+        panic!("no welcome")
+    };
+    (ws, session)
+}
+
 async fn ws_recv(ws: &mut Ws) -> fog_protocol::wire::HubMessage {
     use futures_util::StreamExt;
     loop {
@@ -245,8 +300,8 @@ async fn ws_recv(ws: &mut Ws) -> fog_protocol::wire::HubMessage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it() {
     use alloy::signers::SignerSync;
-    use fog_protocol::wire::{HubMessage, MinerMessage, Offer, PriceRate, login_message};
-    use fog_protocol::{PrivateKeySigner, Receipt, Resources, U256};
+    use fog_protocol::wire::{HubMessage, MinerMessage, login_message};
+    use fog_protocol::{PrivateKeySigner, Receipt, Resources};
 
     let mut fleet = Fleet::start("").await.unwrap();
     let honest = fleet.start_miner("honest", 2_000, "").unwrap();
@@ -261,47 +316,8 @@ async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it(
     // A rogue miner logs in properly, with an offer too small for any job.
     let rogue = PrivateKeySigner::random();
     let ws_url = format!("{}/v1/miner/ws", fleet.hub_url.replace("http://", "ws://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws_send(
-        &mut ws,
-        MinerMessage::Hello {
-            miner: rogue.address(),
-            agent: "rogue".into(),
-        },
-    )
-    .await;
-    let HubMessage::Challenge {
-        hub,
-        chain_id,
-        nonce,
-    } = ws_recv(&mut ws).await
-    else {
-        panic!("no challenge")
-    };
-    let signature = rogue
-        .sign_message_sync(login_message(hub, chain_id, nonce).as_bytes())
-        .unwrap();
-    ws_send(&mut ws, MinerMessage::Login { signature }).await;
-    let offer = Offer {
-        capacity: Resources {
-            cpuMillicores: 1,
-            memoryBytes: 1,
-            diskBytes: 1,
-            gpuCount: 0,
-        },
-        rate: PriceRate {
-            per_core_hour: U256::ZERO,
-            per_gib_hour: U256::ZERO,
-        },
-        region: String::new(),
-        labels: vec![],
-        allows_network: false,
-        available_until: None,
-    };
-    ws_send(&mut ws, MinerMessage::Offer { offer }).await;
-    let HubMessage::Welcome { session, .. } = ws_recv(&mut ws).await else {
-        panic!("no welcome")
-    };
+    let (mut ws, session) = log_in(&fleet, &rogue, 1).await;
+    let hub = fleet.hub;
 
     // Its receipt for the honest miner's job is refused, and the session goes on.
     let receipt = Receipt {
@@ -720,5 +736,67 @@ async fn the_hub_refuses_to_start_with_a_key_or_address_the_registry_does_not_ba
     assert!(
         err.contains("chain: reading the chain") || err.contains("127.0.0.1:9"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_caps_the_logs_it_stores_from_a_flooding_miner() {
+    use fog_protocol::wire::{HubMessage, LogStream, MinerMessage};
+    let mut fleet = Fleet::start("").await.unwrap();
+    let flooder = fog_protocol::PrivateKeySigner::random();
+    let (mut ws, _) = log_in(&fleet, &flooder, 4_000).await;
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("true", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    let HubMessage::Assign { assignment, .. } = ws_recv(&mut ws).await else {
+        panic!("no assignment")
+    };
+    assert_eq!(assignment.payload.jobId, job);
+    ws_send(&mut ws, MinerMessage::Accepted { job_id: job }).await;
+    let chunk = "x".repeat(1 << 20);
+    for _ in 0..5 {
+        ws_send(
+            &mut ws,
+            MinerMessage::Log {
+                job_id: job,
+                stream: LogStream::Stdout,
+                data: chunk.clone(),
+            },
+        )
+        .await;
+    }
+    // The frames are in order: once this heartbeat is through, so are the logs.
+    ws_send(
+        &mut ws,
+        MinerMessage::Heartbeat {
+            seq: 1,
+            free: Default::default(),
+            running: vec![job],
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, body) = buyer
+        .get_bytes(&format!("/v1/jobs/{job}/logs"))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let kept: usize = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["data"]
+                .as_str()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(
+        kept,
+        fog_hub::engine::MAX_LOG_BYTES_PER_MINER,
+        "5 MiB sent, 2 MiB kept"
     );
 }
