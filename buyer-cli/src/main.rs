@@ -74,6 +74,20 @@ enum JobAction {
     },
     /// Cancel a queued or running job.
     Cancel { job: fog_protocol::B256 },
+    /// Download a settled job's output, check it against the receipts on chain, unpack it.
+    Get {
+        job: fog_protocol::B256,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an output archive (the hub's, or --archive FILE) against the receipts on chain.
+    Verify {
+        job: fog_protocol::B256,
+        #[arg(long)]
+        archive: Option<PathBuf>,
+    },
+    /// Take the locked tokens back from an escrow whose deadline passed unsettled.
+    Refund { job: fog_protocol::B256 },
 }
 
 #[derive(Debug, clap::Args)]
@@ -279,6 +293,37 @@ async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<(
     let mut hub = HubClient::new(hub_url);
     match action {
         JobAction::Run(args) => return run_command(*args, identity, hub_url, key).await,
+        JobAction::Get { job, out } => {
+            let mut ctx = chain_context(identity, hub_url, key).await?;
+            ctx.hub.login(&ctx.key).await?;
+            let v = fog_cli::run::fetch_verified(&ctx, job, &out).await?;
+            if identity.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "output verified against the receipts on chain: sha256 {}",
+                    v.output_hash
+                );
+                println!("unpacked into {}", v.out.display());
+            }
+        }
+        JobAction::Verify { job, archive } => {
+            let mut ctx = chain_context(identity, hub_url, key).await?;
+            ctx.hub.login(&ctx.key).await?;
+            let bytes = match &archive {
+                Some(path) => {
+                    std::fs::read(path).with_context(|| format!("--archive {}", path.display()))?
+                }
+                None => ctx.hub.output(job).await?,
+            };
+            let hash = fog_cli::run::verify(&ctx, job, &bytes).await?;
+            println!("verified: sha256 {hash} is the output hash of job {job}'s receipts on chain");
+        }
+        JobAction::Refund { job } => {
+            let ctx = chain_context(identity, hub_url, key).await?;
+            let (amount, tx) = fog_cli::run::refund(&ctx, job).await?;
+            println!("refunded {amount} base units of job {job} in {tx}");
+        }
         JobAction::Logs { job, follow } => {
             hub.login(&key).await?;
             hub.logs(job, follow, print_log).await?;
@@ -348,17 +393,8 @@ async fn run_command(
     hub_url: &str,
     key: PrivateKeySigner,
 ) -> anyhow::Result<()> {
-    use fog_cli::run::{Context as RunContext, RunRequest, parse_size, parse_tokens, run};
+    use fog_cli::run::{RunRequest, parse_size, parse_tokens, run};
 
-    let deployment_path = identity
-        .deployment
-        .as_deref()
-        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
-    let deployment = fog_protocol::deploy::Deployment::load(deployment_path)?;
-    let rpc = identity
-        .chain_rpc
-        .as_deref()
-        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
     if !(args.cpus > 0.0 && args.cpus <= 1024.0) {
         bail!("--cpus {} must be above 0 and at most 1024", args.cpus);
     }
@@ -381,18 +417,7 @@ async fn run_command(
         region: args.region,
         wait: args.wait,
     };
-    let info = HubInfo::fetch(hub_url).await?;
-    if info.chain_id != deployment.chain_id || info.escrow != deployment.escrow {
-        bail!(
-            "the hub at {hub_url} settles on chain {} with escrow {}, but {} is chain {} with escrow {}",
-            info.chain_id,
-            info.escrow,
-            deployment_path.display(),
-            deployment.chain_id,
-            deployment.escrow
-        );
-    }
-    let mut ctx = RunContext::new(hub_url, info.hub, deployment, rpc, key)?;
+    let mut ctx = chain_context(identity, hub_url, key).await?;
     let quiet = identity.json;
     let report = run(
         &mut ctx,
@@ -437,6 +462,37 @@ async fn run_command(
         }
     }
     Ok(())
+}
+
+/// The hub and chain a job command talks to, checked to be one deployment.
+async fn chain_context(
+    identity: &Identity,
+    hub_url: &str,
+    key: PrivateKeySigner,
+) -> anyhow::Result<fog_cli::run::Context> {
+    let deployment_path = identity
+        .deployment
+        .as_deref()
+        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
+    let deployment = fog_protocol::deploy::Deployment::load(deployment_path)?;
+    let rpc = identity
+        .chain_rpc
+        .as_deref()
+        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
+    let info = HubInfo::fetch(hub_url).await?;
+    if info.chain_id != deployment.chain_id || info.escrow != deployment.escrow {
+        bail!(
+            "the hub at {hub_url} settles on chain {} with escrow {}, but {} is chain {} with escrow {}",
+            info.chain_id,
+            info.escrow,
+            deployment_path.display(),
+            deployment.chain_id,
+            deployment.escrow
+        );
+    }
+    Ok(fog_cli::run::Context::new(
+        hub_url, info.hub, deployment, rpc, key,
+    )?)
 }
 
 /// What `GET /v1/hub` says.

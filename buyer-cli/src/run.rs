@@ -290,8 +290,7 @@ pub async fn run(
     }
 
     progress("waiting for the hub to settle on chain");
-    let settled = ctx
-        .hub
+    ctx.hub
         .wait_for(job_id, Duration::from_secs(180), |s| {
             matches!(
                 s["settlement"]["state"].as_str(),
@@ -299,22 +298,60 @@ pub async fn run(
             )
         })
         .await?;
-    if settled["settlement"]["state"] != "settled" {
+    progress("downloading and verifying the output");
+    report.result = Some(fetch_verified(ctx, job_id, &req.out).await?);
+    Ok(report)
+}
+
+/// The settlement of a completed job, read from the chain: the settlement
+/// transaction the hub reports, and the receipts it emitted.
+pub async fn settled(ctx: &Context, job_id: B256) -> Result<(B256, Settlement), RunError> {
+    let status = ctx.hub.get(&format!("/v1/jobs/{job_id}")).await?;
+    if status["settlement"]["state"] != "settled" {
         return Err(RunError::NotCompleted {
-            state: format!("completed but {}", settled["settlement"]["state"]),
-            error: settled["settlement"]["error"]
+            state: format!(
+                "{} (settlement: {})",
+                status["state"].as_str().unwrap_or("unknown"),
+                status["settlement"]["state"].as_str().unwrap_or("not yet")
+            ),
+            error: status["settlement"]["error"]
                 .as_str()
+                .or(status["error"].as_str())
                 .unwrap_or("")
                 .to_owned(),
         });
     }
-    let settle_tx: B256 = settled["settlement"]["tx"]
+    let tx: B256 = status["settlement"]["tx"]
         .as_str()
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| RunError::Chain("the hub reports no settlement transaction".into()))?;
-    let (miners, output_hash, commission, refund) = read_settlement(ctx, job_id, settle_tx).await?;
+    Ok((tx, read_settlement(ctx, job_id, tx).await?))
+}
 
-    progress("downloading and verifying the output");
+/// Checks `archive` against the output hash the job's receipts carry on chain.
+pub async fn verify(ctx: &Context, job_id: B256, archive: &[u8]) -> Result<B256, RunError> {
+    let (_, (_, expected, _, _)) = settled(ctx, job_id).await?;
+    let actual = sha256(archive);
+    if actual != expected {
+        return Err(RunError::Mismatch { expected, actual });
+    }
+    Ok(actual)
+}
+
+/// Downloads a settled job's output, checks it against the chain, unpacks it into `out`.
+pub async fn fetch_verified(
+    ctx: &Context,
+    job_id: B256,
+    out: &std::path::Path,
+) -> Result<Verified, RunError> {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(RunError::OutNotEmpty(out.to_owned()));
+    }
+    let (settle_tx, (miners, output_hash, commission, refund)) = settled(ctx, job_id).await?;
     let archive = ctx.hub.output(job_id).await?;
     let actual = sha256(&archive);
     if actual != output_hash {
@@ -323,16 +360,75 @@ pub async fn run(
             actual,
         });
     }
-    unpack_archive(archive.as_slice(), &req.out)?;
-    report.result = Some(Verified {
+    unpack_archive(archive.as_slice(), out)?;
+    Ok(Verified {
         output_hash,
-        out: req.out.clone(),
+        out: out.to_owned(),
         settle_tx,
         miners,
         hub_commission: commission,
         refund,
-    });
-    Ok(report)
+    })
+}
+
+/// Takes the locked tokens back from an escrow whose deadline passed
+/// unsettled; says why not otherwise. Returns the amount and the transaction.
+pub async fn refund(ctx: &Context, job_id: B256) -> Result<(U256, B256), RunError> {
+    let escrow = JobEscrow::new(ctx.deployment.escrow, &ctx.provider);
+    let job = escrow.getJob(job_id).call().await.map_err(chain)?;
+    let status: u8 = job.status;
+    match status {
+        0 => {
+            return Err(RunError::Chain(format!(
+                "no escrow was opened for job {job_id}"
+            )));
+        }
+        2 => {
+            return Err(RunError::Chain(format!(
+                "job {job_id} was settled: nothing to refund"
+            )));
+        }
+        3 => {
+            return Err(RunError::Chain(format!(
+                "job {job_id} was already refunded"
+            )));
+        }
+        _ => {}
+    }
+    if job.buyer != ctx.key.address() {
+        return Err(RunError::Chain(format!(
+            "job {job_id}'s escrow belongs to {}, not to you",
+            job.buyer
+        )));
+    }
+    let block = ctx
+        .provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(chain)?
+        .ok_or_else(|| RunError::Chain("no latest block".into()))?;
+    let deadline = job.deadline.to::<u64>();
+    if block.header.timestamp <= deadline {
+        return Err(RunError::Chain(format!(
+            "job {job_id}'s deadline {deadline} has not passed (chain time {}); the hub may still settle it",
+            block.header.timestamp
+        )));
+    }
+    let receipt = escrow
+        .refund(job_id)
+        .send()
+        .await
+        .map_err(chain)?
+        .get_receipt()
+        .await
+        .map_err(chain)?;
+    if !receipt.status() {
+        return Err(RunError::Chain(format!(
+            "the refund reverted ({})",
+            receipt.transaction_hash
+        )));
+    }
+    Ok((U256::from(job.maxPayment), receipt.transaction_hash))
 }
 
 async fn open_escrow(
@@ -405,11 +501,16 @@ async fn open_escrow(
     Ok((job_id, receipt.transaction_hash))
 }
 
-type Settlement = (Vec<Payment>, B256, U256, U256);
+/// Miners paid, the output hash on the receipts, the hub's commission, the buyer's refund.
+pub type Settlement = (Vec<Payment>, B256, U256, U256);
 
 /// Reads what the settlement transaction emitted: each receipt (evidence on
 /// chain) and the split of the money.
-async fn read_settlement(ctx: &Context, job_id: B256, tx: B256) -> Result<Settlement, RunError> {
+pub async fn read_settlement(
+    ctx: &Context,
+    job_id: B256,
+    tx: B256,
+) -> Result<Settlement, RunError> {
     let receipt = ctx
         .provider
         .get_transaction_receipt(tx)

@@ -19,8 +19,9 @@ What runs today, each exercised by `make test` against real processes:
     on chain (tests/tests/hub.rs);
   - fog-miner run / exec: the Docker sandbox, exact metering, signed receipts
     (miner/tests/);
-  - fog key, fog job run --wait: a buyer's job from escrow (with permit) to
-    verified output and payments (tests/tests/cli.rs);
+  - fog key, fog job run --wait|get|verify|refund: a buyer's job from escrow
+    (with permit) to verified output and payments, or its refund
+    (tests/tests/cli.rs);
   - the contracts with their unit, attack, fuzz, invariant and upgrade tests,
     and `make gas-table` (a DAO blacklist vote through the real contracts).
 MSG

@@ -232,3 +232,80 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
     );
     let _ = buyer.keystore;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_no_miner_takes_is_refunded_after_its_deadline() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let _miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    fleet.wait_for_miners(1).await.unwrap();
+    let mut funded = fleet.buyer().await.unwrap();
+    funded.login().await.unwrap();
+    let dir = fleet.dir.path().join("buyer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keystore = dir.join("key.json").to_str().unwrap().to_owned();
+    let imported = Command::new(fog_tests::binary("fog").unwrap())
+        .args(["key", "import", "--keystore", &keystore])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .env("FOG_IMPORT_KEY", alloy::hex::encode(funded.key.to_bytes()))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", text(&imported));
+    let buyer = Buyer {
+        keystore: keystore.clone(),
+        args: vec![
+            "--keystore".into(),
+            keystore,
+            "--hub".into(),
+            fleet.hub_url.clone(),
+            "--deployment".into(),
+            fleet.deployment.to_str().unwrap().into(),
+            "--chain-rpc".into(),
+            fleet.devnet.anvil.endpoint(),
+        ],
+    };
+
+    // No miner is in region "nowhere": the job waits, its deadline passes.
+    let mut spec = fleet.spec("true", 1);
+    spec.placement.region = "nowhere".into();
+    spec.deadline = fleet.devnet.now().await.unwrap() + 4;
+    let before = fleet.devnet.balance(funded.address()).await.unwrap();
+    let job = fleet.open_escrow(&funded, &spec).await.unwrap();
+    let (code, body) = funded
+        .submit(job, &spec, &fleet.devnet.deployment.domain())
+        .await
+        .unwrap();
+    assert_eq!(code, 201, "{body}");
+    let early = buyer.fog(&["job", "refund", &job.to_string()]);
+    assert!(text(&early).contains("has not passed"), "{}", text(&early));
+
+    let failed = funded
+        .wait(job, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("deadline"),
+        "{failed}"
+    );
+    // A transaction mines a block past the deadline (anvil mines only on demand).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    fleet
+        .devnet
+        .fund(fog_protocol::Address::repeat_byte(0x99), U256::from(1u8))
+        .await
+        .unwrap();
+    let refunded = buyer.fog(&["job", "refund", &job.to_string()]);
+    assert!(refunded.status.success(), "{}", text(&refunded));
+    assert!(text(&refunded).contains("refunded"), "{}", text(&refunded));
+    assert_eq!(
+        fleet.devnet.balance(funded.address()).await.unwrap(),
+        before,
+        "every locked token came back"
+    );
+    let twice = buyer.fog(&["job", "refund", &job.to_string()]);
+    assert!(
+        text(&twice).contains("already refunded"),
+        "{}",
+        text(&twice)
+    );
+}
