@@ -47,6 +47,29 @@ pub struct HubConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub miners: MinersConfig,
+    #[serde(default)]
+    pub settlement: SettlementConfig,
+}
+
+/// Settlement of completed jobs on chain.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementConfig {
+    /// Settle completed jobs from this hub (its signer key pays the gas).
+    /// Off only where another process settles for the hub; miners can
+    /// always settle their own receipts (`fog-miner settle`).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for SettlementConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 fn default_listen() -> String {

@@ -103,7 +103,14 @@ pub async fn serve(
         config.hub,
         metrics.clone(),
     );
-    let settle_task = tokio::spawn(settler.run());
+    let settle_task = if config.settlement.enabled {
+        tokio::spawn(settler.run())
+    } else {
+        tracing::warn!(
+            "settlement is disabled: completed jobs wait for another settler or their miners"
+        );
+        tokio::spawn(async {})
+    };
     let engine = Engine::new(
         store.clone(),
         signer,

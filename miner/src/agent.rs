@@ -308,6 +308,7 @@ fn take_assignment(
         now: chrono::Utc::now(),
         load_per_core: crate::host::load_per_core().unwrap_or(0.0),
     };
+    let kept_assignment = signed.clone();
     let admitted = match shared.runner.admit(signed.payload, spec.clone(), at) {
         Ok(a) => a,
         Err(e) => return reject(e.to_string()),
@@ -321,6 +322,24 @@ fn take_assignment(
     let task_shared = Arc::clone(shared);
     tokio::spawn(async move {
         let report = match run_job(&task_shared, admitted, &spec, cancel).await {
+            Ok(MinerMessage::Finished {
+                receipt,
+                output_size,
+            }) => {
+                // Kept before it is reported: with it the miner can settle by itself.
+                let kept = crate::settle::KeptReceipt {
+                    assignment: kept_assignment,
+                    receipt: receipt.clone(),
+                    replicas: spec.replicas,
+                };
+                if let Err(e) = crate::settle::keep(&task_shared.config.work_dir, &kept) {
+                    tracing::error!(job = %job_id, error = %e, "keeping the receipt");
+                }
+                MinerMessage::Finished {
+                    receipt,
+                    output_size,
+                }
+            }
             Ok(msg) => msg,
             Err(error) => {
                 tracing::warn!(job = %job_id, %error, "job failed");

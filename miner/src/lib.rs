@@ -9,6 +9,7 @@
 //! - [`jobfs`]: each job's own size-limited file system;
 //! - [`metering`]: exact CPU time and peak memory from a cgroup of the job's own;
 //! - [`runner`]: admission, the run and the signed receipt, several jobs at once;
+//! - [`settle`]: receipts kept on disk, and the miner's own settlement of them;
 //! - [`host`]: what the machine has;
 //! - [`local`]: local mode (`fog-miner exec`): inputs, the self-stated assignment;
 //! - [`keys`]: the miner's encrypted key.
@@ -24,6 +25,7 @@ pub mod metering;
 pub mod pricing;
 pub mod runner;
 pub mod schedule;
+pub mod settle;
 
 /// The miner's key: see [`fog_protocol::keys`].
 pub use fog_protocol::keys;

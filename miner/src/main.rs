@@ -45,6 +45,17 @@ enum Command {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// Settle a job this miner ran, when its hub has not: the escrow pays the miner directly.
+    Settle {
+        /// The job id.
+        job: fog_protocol::B256,
+        /// The miner's TOML configuration (work_dir, keystore, [chain]).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// File holding the keystore password; else FOG_MINER_KEY_PASSWORD.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
     /// Run one job locally through the sandbox and print its signed receipt (JSON).
     ///
     /// Logs go to stderr as they come; the output files are unpacked into --out.
@@ -133,6 +144,32 @@ fn main() -> anyhow::Result<()> {
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(run_agent(&config, hub, password_file.as_deref()))?;
+        }
+        Command::Settle {
+            job,
+            config,
+            password_file,
+        } => {
+            let cfg =
+                MinerConfig::load(&config).with_context(|| format!("{}", config.display()))?;
+            let chain = cfg
+                .chain
+                .clone()
+                .context("the configuration needs a [chain] section (deployment, rpc_url)")?;
+            let deployment = fog_protocol::deploy::Deployment::load(&chain.deployment)?;
+            let kept = fog_miner::settle::load(&cfg.work_dir, job)?;
+            let key = keys::open(&cfg.keystore, &password(password_file.as_deref())?)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let tx = runtime.block_on(fog_miner::settle::settle(
+                &kept,
+                &deployment,
+                &chain.rpc_url,
+                key,
+            ))?;
+            println!(
+                "settled job {job} in {tx}: the escrow paid this miner {} base units",
+                kept.receipt.payload.amountCharged
+            );
         }
         Command::Exec(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

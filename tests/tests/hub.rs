@@ -800,3 +800,65 @@ async fn the_hub_caps_the_logs_it_stores_from_a_flooding_miner() {
         "5 MiB sent, 2 MiB kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_settles_its_own_receipt_when_the_hub_does_not() {
+    let mut fleet = Fleet::start("[settlement]\nenabled = false\n")
+        .await
+        .unwrap();
+    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    // The miner pays its own settlement's gas.
+    fleet
+        .devnet
+        .send_eth(
+            miner.address,
+            fog_protocol::U256::from(10u64).pow(fog_protocol::U256::from(18u64)),
+        )
+        .await
+        .unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("echo paid > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "completed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        done["settlement"]["state"].is_null(),
+        "the hub does not settle: {done}"
+    );
+    let charged = receipts(&done)[0].payload.amountCharged;
+
+    let settle = |job: String| {
+        std::process::Command::new(fog_tests::binary("fog-miner").unwrap())
+            .args(["settle", &job, "--config"])
+            .arg(&miner.config)
+            .env("FOG_MINER_KEY_PASSWORD", fog_tests::fleet::PASSWORD)
+            .output()
+            .unwrap()
+    };
+    let out = settle(job.to_string());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("paid this miner {charged}")),
+        "{said}"
+    );
+    assert_eq!(fleet.devnet.balance(miner.address).await.unwrap(), charged);
+    let again = settle(job.to_string());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already settled"),
+        "{again:?}"
+    );
+    let unknown = settle(fog_protocol::B256::repeat_byte(4).to_string());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("returned no receipt"),
+        "{unknown:?}"
+    );
+}
