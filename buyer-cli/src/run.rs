@@ -414,20 +414,7 @@ pub async fn refund(ctx: &Context, job_id: B256) -> Result<(U256, B256), RunErro
             block.header.timestamp
         )));
     }
-    let receipt = escrow
-        .refund(job_id)
-        .send()
-        .await
-        .map_err(chain)?
-        .get_receipt()
-        .await
-        .map_err(chain)?;
-    if !receipt.status() {
-        return Err(RunError::Chain(format!(
-            "the refund reverted ({})",
-            receipt.transaction_hash
-        )));
-    }
+    let receipt = confirmed("the refund", escrow.refund(job_id).send().await).await?;
     Ok((U256::from(job.maxPayment), receipt.transaction_hash))
 }
 
@@ -472,37 +459,53 @@ async fn open_escrow(
     let salt = B256::from(salt);
     let replicas = u8::try_from(spec.replicas).map_err(chain)?;
     let v = 27 + u8::from(signature.v());
-    let receipt = escrow
-        .openWithPermit(
-            salt,
-            ctx.hub_address,
-            spec.spec_hash(),
-            spec.deadline,
-            replicas,
-            spec.maxPayment,
-            U256::from(permit_deadline),
-            v,
-            signature.r().into(),
-            signature.s().into(),
-        )
-        .send()
-        .await
-        .map_err(chain)?
-        .get_receipt()
-        .await
-        .map_err(chain)?;
-    if !receipt.status() {
-        return Err(RunError::Chain(format!(
-            "opening the escrow reverted ({})",
-            receipt.transaction_hash
-        )));
-    }
+    let receipt = confirmed(
+        "opening the escrow",
+        escrow
+            .openWithPermit(
+                salt,
+                ctx.hub_address,
+                spec.spec_hash(),
+                spec.deadline,
+                replicas,
+                spec.maxPayment,
+                U256::from(permit_deadline),
+                v,
+                signature.r().into(),
+                signature.s().into(),
+            )
+            .send()
+            .await,
+    )
+    .await?;
     let job_id = escrow.jobIdFor(owner, salt).call().await.map_err(chain)?;
     Ok((job_id, receipt.transaction_hash))
 }
 
 /// Miners paid, the output hash on the receipts, the hub's commission, the buyer's refund.
 pub type Settlement = (Vec<Payment>, B256, U256, U256);
+
+/// Waits for a sent transaction and insists that it succeeded.
+async fn confirmed(
+    what: &str,
+    sent: Result<
+        alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+        alloy::contract::Error,
+    >,
+) -> Result<alloy::rpc::types::TransactionReceipt, RunError> {
+    let receipt = sent
+        .map_err(|e| RunError::Chain(format!("{what}: {e}")))?
+        .get_receipt()
+        .await
+        .map_err(|e| RunError::Chain(format!("{what}: {e}")))?;
+    if !receipt.status() {
+        return Err(RunError::Chain(format!(
+            "{what} reverted ({})",
+            receipt.transaction_hash
+        )));
+    }
+    Ok(receipt)
+}
 
 /// Reads what the settlement transaction emitted: each receipt (evidence on
 /// chain) and the split of the money.

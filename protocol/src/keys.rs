@@ -26,14 +26,8 @@ pub enum KeyError {
     EmptyPassword,
 }
 
-/// Creates a new random key encrypted with `password` at `path`; returns its address.
-pub fn create(path: &Path, password: &str) -> Result<Address, KeyError> {
-    if password.is_empty() {
-        return Err(KeyError::EmptyPassword);
-    }
-    if path.exists() {
-        return Err(KeyError::Exists(path.to_owned()));
-    }
+/// The directory (created) and file name of a keystore about to be written.
+fn new_keystore_location(path: &Path) -> Result<(PathBuf, &str), KeyError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -46,6 +40,18 @@ pub fn create(path: &Path, password: &str) -> Result<Address, KeyError> {
         path: dir.clone(),
         source,
     })?;
+    Ok((dir, name))
+}
+
+/// Creates a new random key encrypted with `password` at `path`; returns its address.
+pub fn create(path: &Path, password: &str) -> Result<Address, KeyError> {
+    if password.is_empty() {
+        return Err(KeyError::EmptyPassword);
+    }
+    if path.exists() {
+        return Err(KeyError::Exists(path.to_owned()));
+    }
+    let (dir, name) = new_keystore_location(path)?;
     let (signer, _uuid) =
         PrivateKeySigner::new_keystore(&dir, &mut rand::thread_rng(), password, Some(name))
             // The keystore error names files and ciphers, never the secret.
@@ -74,18 +80,7 @@ pub fn import(path: &Path, private_key_hex: &str, password: &str) -> Result<Addr
     if bytes.len() != 32 {
         return Err(bad("the private key must be 32 bytes"));
     }
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| KeyError::NoFileName(path.to_owned()))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| KeyError::Dir {
-        path: dir.clone(),
-        source,
-    })?;
+    let (dir, name) = new_keystore_location(path)?;
     let (signer, _uuid) = PrivateKeySigner::encrypt_keystore(
         &dir,
         &mut rand::thread_rng(),
