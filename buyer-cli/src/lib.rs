@@ -1,7 +1,9 @@
 //! fog-cli: the `fog` command's library.
 //!
 //! - [`client`]: a buyer's client of a hub's API;
+//! - [`ops`]: hub operators' and token holders' chain commands, the devnet faucet;
 //! - [`run`]: `fog job run`, from quote to verified, settled output.
 
 pub mod client;
+pub mod ops;
 pub mod run;

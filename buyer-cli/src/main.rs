@@ -134,7 +134,97 @@ struct RunArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum HubAction {
+    /// Register a hub operated by your key: locks the deposit in a new HubWallet.
+    Register {
+        /// Deposit in whole tokens (at least the registry's minimum).
+        #[arg(long)]
+        deposit: String,
+        /// Commission in basis points (500 = 5%).
+        #[arg(long)]
+        fee: u16,
+        /// The hub's public URL.
+        #[arg(long)]
+        endpoint: String,
+        /// The address that signs the hub's assignments (the hub service's key).
+        #[arg(long)]
+        signer: fog_protocol::Address,
+    },
+    /// A hub's state, terms, deposit and earnings.
+    Status {
+        /// The hub's address (its HubWallet).
+        #[arg(value_name = "HUB")]
+        wallet: fog_protocol::Address,
+    },
+    /// Withdraw the hub's earnings (all unless --amount).
+    Withdraw {
+        /// The hub's address (its HubWallet).
+        #[arg(value_name = "HUB")]
+        wallet: fog_protocol::Address,
+        /// Whole tokens.
+        #[arg(long)]
+        amount: Option<String>,
+        /// Recipient; default: you.
+        #[arg(long)]
+        to: Option<fog_protocol::Address>,
+    },
+    /// Announce the hub's exit; with --complete, take the deposit back after unbonding.
+    Exit {
+        /// The hub's address (its HubWallet).
+        #[arg(value_name = "HUB")]
+        wallet: fog_protocol::Address,
+        #[arg(long)]
+        complete: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// A balance (yours unless an address is given).
+    Balance { who: Option<fog_protocol::Address> },
+    /// Send whole tokens.
+    Transfer {
+        to: fog_protocol::Address,
+        amount: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevnetAction {
+    /// Tokens and gas money from anvil's first account (local devnet only).
+    Faucet {
+        /// Recipient; default: you.
+        #[arg(long)]
+        to: Option<fog_protocol::Address>,
+        /// Whole tokens.
+        #[arg(long, default_value = "100")]
+        amount: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
+    /// Operate a hub: register, status, withdraw earnings, exit.
+    Hub {
+        #[command(subcommand)]
+        action: HubAction,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Token balances and transfers.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Local devnet helpers.
+    Devnet {
+        #[command(subcommand)]
+        action: DevnetAction,
+        #[command(flatten)]
+        identity: Identity,
+    },
     /// Manage your key (an encrypted Ethereum keystore file).
     Key {
         #[command(subcommand)]
@@ -174,6 +264,9 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Key { action, identity } => key_command(action, &identity),
+        Command::Hub { action, identity } => hub_command(action, &identity).await,
+        Command::Token { action, identity } => token_command(action, &identity).await,
+        Command::Devnet { action, identity } => devnet_command(action, &identity).await,
         Command::Job { action, identity } => job_command(action, &identity).await,
         Command::Deploy {
             rpc_url,
@@ -520,5 +613,153 @@ impl HubInfo {
                 .and_then(|a| a.parse().ok())
                 .context("the hub did not say its escrow")?,
         })
+    }
+}
+
+/// The deployment, a provider signing with the identity's key, and its address.
+fn chain_only(
+    identity: &Identity,
+) -> anyhow::Result<(
+    fog_protocol::deploy::Deployment,
+    alloy::providers::DynProvider,
+    fog_protocol::Address,
+)> {
+    let deployment_path = identity
+        .deployment
+        .as_deref()
+        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
+    let deployment = fog_protocol::deploy::Deployment::load(deployment_path)?;
+    let rpc = identity
+        .chain_rpc
+        .as_deref()
+        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
+    let key = fog_protocol::keys::open(
+        keystore(identity)?,
+        &password(identity.password_file.as_deref())?,
+    )?;
+    let me = key.address();
+    Ok((deployment, fog_cli::ops::signing_provider(rpc, key)?, me))
+}
+
+fn tokens(flag: &str, text: &str) -> anyhow::Result<fog_protocol::U256> {
+    fog_cli::run::parse_tokens(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
+
+async fn hub_command(action: HubAction, identity: &Identity) -> anyhow::Result<()> {
+    use fog_cli::ops;
+    let (d, provider, me) = chain_only(identity)?;
+    match action {
+        HubAction::Register {
+            deposit,
+            fee,
+            endpoint,
+            signer,
+        } => {
+            let deposit = tokens("--deposit", &deposit)?;
+            let (hub, tx) =
+                ops::hub_register(&provider, &d, me, signer, fee, &endpoint, deposit).await?;
+            if identity.json {
+                println!("{}", serde_json::json!({ "hub": hub, "tx": tx }));
+            } else {
+                println!("registered hub {hub} (in {tx}); put `hub = \"{hub}\"` in hub.toml");
+            }
+        }
+        HubAction::Status { wallet: hub } => {
+            let status = ops::hub_status(&provider, &d, hub).await?;
+            if identity.json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("hub {hub}: {}", status.state);
+                println!(
+                    "  operator {}, signer {}, fee {} bps, endpoint {}",
+                    status.operator, status.signer, status.fee_bps, status.endpoint
+                );
+                println!(
+                    "  deposit {} (frozen), earnings {}",
+                    status.deposit, status.earnings
+                );
+                if status.exit_at > 0 {
+                    println!("  deposit unlocks at unix time {}", status.exit_at);
+                }
+            }
+        }
+        HubAction::Withdraw {
+            wallet: hub,
+            amount,
+            to,
+        } => {
+            let amount = amount.map(|a| tokens("--amount", &a)).transpose()?;
+            let (paid, tx) = ops::hub_withdraw(&provider, hub, to.unwrap_or(me), amount).await?;
+            println!("withdrew {paid} base units of earnings in {tx}");
+        }
+        HubAction::Exit {
+            wallet: hub,
+            complete,
+        } => {
+            let tx = ops::hub_exit(&provider, &d, hub, complete).await?;
+            if complete {
+                println!("exit complete, deposit returned, in {tx}");
+            } else {
+                println!(
+                    "exit announced in {tx}; `fog hub status {hub}` says when the deposit unlocks"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token_command(action: TokenAction, identity: &Identity) -> anyhow::Result<()> {
+    use fog_cli::ops;
+    let (d, provider, me) = chain_only(identity)?;
+    match action {
+        TokenAction::Balance { who } => {
+            let who = who.unwrap_or(me);
+            let balance = ops::token_balance(&provider, &d, who).await?;
+            if identity.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "address": who, "balance": balance })
+                );
+            } else {
+                println!("{balance}");
+            }
+        }
+        TokenAction::Transfer { to, amount } => {
+            let amount = tokens("amount", &amount)?;
+            let tx = ops::token_transfer(&provider, &d, to, amount).await?;
+            println!("sent {amount} base units to {to} in {tx}");
+        }
+    }
+    Ok(())
+}
+
+async fn devnet_command(action: DevnetAction, identity: &Identity) -> anyhow::Result<()> {
+    let DevnetAction::Faucet { to, amount } = action;
+    let deployment_path = identity
+        .deployment
+        .as_deref()
+        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
+    let d = fog_protocol::deploy::Deployment::load(deployment_path)?;
+    let rpc = identity
+        .chain_rpc
+        .as_deref()
+        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
+    let to = match to {
+        Some(a) => a,
+        None => fog_protocol::keys::address(keystore(identity)?)?,
+    };
+    let amount = tokens("--amount", &amount)?;
+    fog_cli::ops::devnet_faucet(rpc, &d, to, amount).await?;
+    println!("sent {amount} base units and 1 ether of gas money to {to}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand and argument.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

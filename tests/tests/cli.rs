@@ -309,3 +309,153 @@ async fn a_job_no_miner_takes_is_refunded_after_its_deadline() {
         text(&twice)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_registers_runs_and_exits_a_hub_from_the_cli() {
+    let fleet = Fleet::start("").await.unwrap();
+    let dir = fleet.dir.path().join("operator");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keystore = dir.join("key.json").to_str().unwrap().to_owned();
+    let created = Command::new(fog_tests::binary("fog").unwrap())
+        .args(["key", "new", "--keystore", &keystore])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created));
+    let me: fog_protocol::Address = String::from_utf8_lossy(&created.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let op = Buyer {
+        keystore: keystore.clone(),
+        args: vec![
+            "--keystore".into(),
+            keystore,
+            "--deployment".into(),
+            fleet.deployment.to_str().unwrap().into(),
+            "--chain-rpc".into(),
+            fleet.devnet.anvil.endpoint(),
+        ],
+    };
+    let faucet = op.fog(&["devnet", "faucet", "--amount", "20000"]);
+    assert!(faucet.status.success(), "{}", text(&faucet));
+    let whole = U256::from(10u64).pow(U256::from(18u64));
+    let balance = op.fog(&["token", "balance"]);
+    assert_eq!(
+        String::from_utf8_lossy(&balance.stdout).trim(),
+        (U256::from(20_000u64) * whole).to_string()
+    );
+
+    // Refusals carry the contract's own reason.
+    let signer = fog_protocol::Address::repeat_byte(0x5a).to_string();
+    let too_dear = op.fog(&[
+        "hub",
+        "register",
+        "--deposit",
+        "10000",
+        "--fee",
+        "5000",
+        "--endpoint",
+        "http://hub.test",
+        "--signer",
+        &signer,
+    ]);
+    assert!(
+        text(&too_dear).contains("FeeTooHigh"),
+        "{}",
+        text(&too_dear)
+    );
+    let too_small = op.fog(&[
+        "hub",
+        "register",
+        "--deposit",
+        "1",
+        "--fee",
+        "100",
+        "--endpoint",
+        "http://hub.test",
+        "--signer",
+        &signer,
+    ]);
+    assert!(
+        text(&too_small).contains("DepositTooSmall"),
+        "{}",
+        text(&too_small)
+    );
+    let too_poor = op.fog(&[
+        "hub",
+        "register",
+        "--deposit",
+        "30000",
+        "--fee",
+        "100",
+        "--endpoint",
+        "http://hub.test",
+        "--signer",
+        &signer,
+    ]);
+    assert!(
+        text(&too_poor).contains("less than the"),
+        "{}",
+        text(&too_poor)
+    );
+
+    let registered = op.fog(&[
+        "hub",
+        "register",
+        "--deposit",
+        "10000",
+        "--fee",
+        "300",
+        "--endpoint",
+        "http://hub.test",
+        "--signer",
+        &signer,
+        "--json",
+    ]);
+    assert!(registered.status.success(), "{}", text(&registered));
+    let hub = serde_json::from_slice::<serde_json::Value>(&registered.stdout).unwrap()["hub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = op.fog(&["hub", "status", &hub, "--json"]);
+    assert!(status.status.success(), "{}", text(&status));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["state"], "active");
+    assert_eq!(
+        status["operator"]
+            .as_str()
+            .unwrap()
+            .parse::<fog_protocol::Address>()
+            .unwrap(),
+        me
+    );
+    assert_eq!(status["feeBps"], 300);
+
+    // Earnings (tokens the wallet holds beyond the deposit) come out; the deposit does not.
+    let sent = op.fog(&["token", "transfer", &hub, "5"]);
+    assert!(sent.status.success(), "{}", text(&sent));
+    let none_left = op.fog(&["hub", "withdraw", &hub, "--amount", "6"]);
+    assert!(
+        text(&none_left).contains("InsufficientEarnings"),
+        "{}",
+        text(&none_left)
+    );
+    let withdrawn = op.fog(&["hub", "withdraw", &hub]);
+    assert!(
+        text(&withdrawn).contains(&format!("withdrew {}", U256::from(5u64) * whole)),
+        "{}",
+        text(&withdrawn)
+    );
+    assert_eq!(
+        fleet.devnet.balance(me).await.unwrap(),
+        U256::from(10_000u64) * whole
+    );
+
+    let exit = op.fog(&["hub", "exit", &hub]);
+    assert!(exit.status.success(), "{}", text(&exit));
+    let early = op.fog(&["hub", "exit", &hub, "--complete"]);
+    assert!(text(&early).contains("StillUnbonding"), "{}", text(&early));
+    let again = op.fog(&["hub", "exit", &hub]);
+    assert!(text(&again).contains("WrongState"), "{}", text(&again));
+}

@@ -1,0 +1,270 @@
+//! Chain-side commands for hub operators and everyone holding the token:
+//! `fog hub register|status|withdraw|exit`, `fog token balance|transfer`,
+//! and on a devnet `fog devnet faucet`.
+//!
+//! Each reads the chain first where a refusal can be explained (state,
+//! balances), then simulates the call, so a refusal is reported with the
+//! contract's own error, decoded (`FeeTooHigh { feeBps: 5000, maxFeeBps:
+//! 2000 }`), before any gas is spent.
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use fog_protocol::contracts::fog_token::FogToken;
+use fog_protocol::contracts::hub_registry::HubRegistry;
+use fog_protocol::contracts::hub_wallet::HubWallet;
+use fog_protocol::deploy::Deployment;
+use fog_protocol::{Address, B256, PrivateKeySigner, U256};
+use serde::Serialize;
+
+/// Why a chain command did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("{what}: the contract refuses: {reason}")]
+    Refused { what: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("chain: {0}")]
+    Chain(String),
+}
+
+fn chain(e: impl std::fmt::Display) -> OpsError {
+    OpsError::Chain(e.to_string())
+}
+
+/// The contract's own error, decoded against the registry's, wallet's and
+/// token's error sets, else the raw text.
+fn refusal(what: &str, e: &alloy::contract::Error) -> OpsError {
+    let reason = if let Some(err) = e.as_decoded_interface_error::<HubRegistry::HubRegistryErrors>()
+    {
+        format!("{err:?}")
+    } else if let Some(err) = e.as_decoded_interface_error::<HubWallet::HubWalletErrors>() {
+        format!("{err:?}")
+    } else if let Some(err) = e.as_decoded_interface_error::<FogToken::FogTokenErrors>() {
+        format!("{err:?}")
+    } else {
+        e.to_string()
+    };
+    OpsError::Refused {
+        what: what.to_owned(),
+        reason,
+    }
+}
+
+/// A provider that signs with `key`.
+pub fn signing_provider(rpc_url: &str, key: PrivateKeySigner) -> Result<DynProvider, OpsError> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| OpsError::Invalid(format!("--chain-rpc {rpc_url:?}: {e}")))?;
+    Ok(ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(url)
+        .erased())
+}
+
+/// Simulates, sends, waits, and insists on success.
+macro_rules! transact {
+    ($what:expr, $call:expr) => {{
+        let call = $call;
+        call.call().await.map_err(|e| refusal($what, &e))?;
+        let receipt = call
+            .send()
+            .await
+            .map_err(|e| refusal($what, &e))?
+            .get_receipt()
+            .await
+            .map_err(chain)?;
+        if !receipt.status() {
+            return Err(OpsError::Chain(format!(
+                "{} reverted ({})",
+                $what, receipt.transaction_hash
+            )));
+        }
+        receipt
+    }};
+}
+
+pub async fn token_balance(
+    provider: &DynProvider,
+    d: &Deployment,
+    who: Address,
+) -> Result<U256, OpsError> {
+    FogToken::new(d.token, provider)
+        .balanceOf(who)
+        .call()
+        .await
+        .map_err(chain)
+}
+
+pub async fn token_transfer(
+    provider: &DynProvider,
+    d: &Deployment,
+    to: Address,
+    amount: U256,
+) -> Result<B256, OpsError> {
+    let token = FogToken::new(d.token, provider);
+    let receipt: TransactionReceipt = transact!("transfer", token.transfer(to, amount));
+    Ok(receipt.transaction_hash)
+}
+
+/// Registers a hub operated by the provider's key: approves the deposit,
+/// registers, and returns the new hub's address (its HubWallet).
+pub async fn hub_register(
+    provider: &DynProvider,
+    d: &Deployment,
+    operator: Address,
+    signer: Address,
+    fee_bps: u16,
+    endpoint: &str,
+    deposit: U256,
+) -> Result<(Address, B256), OpsError> {
+    let token = FogToken::new(d.token, provider);
+    let balance = token.balanceOf(operator).call().await.map_err(chain)?;
+    if balance < deposit {
+        return Err(OpsError::Invalid(format!(
+            "{operator} holds {balance} base units, less than the {deposit} deposit"
+        )));
+    }
+    transact!("approving the deposit", token.approve(d.registry, deposit));
+    let registry = HubRegistry::new(d.registry, provider);
+    let receipt: TransactionReceipt = transact!(
+        "register",
+        registry.register(signer, fee_bps, endpoint.to_owned(), deposit)
+    );
+    let hub = receipt
+        .decoded_log::<HubRegistry::HubRegistered>()
+        .ok_or_else(|| OpsError::Chain("no HubRegistered event".into()))?
+        .hub;
+    Ok((hub, receipt.transaction_hash))
+}
+
+/// A hub as the chain holds it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubStatus {
+    pub hub: Address,
+    pub state: &'static str,
+    pub operator: Address,
+    pub signer: Address,
+    pub fee_bps: u16,
+    pub endpoint: String,
+    /// Unix time the deposit unlocks, while exiting.
+    pub exit_at: u64,
+    pub deposit: U256,
+    pub earnings: U256,
+}
+
+fn state_name(state: u8) -> &'static str {
+    match state {
+        1 => "active",
+        2 => "exiting",
+        3 => "blacklisted",
+        4 => "exited",
+        _ => "unknown",
+    }
+}
+
+pub async fn hub_status(
+    provider: &DynProvider,
+    d: &Deployment,
+    hub: Address,
+) -> Result<HubStatus, OpsError> {
+    let info = HubRegistry::new(d.registry, provider)
+        .hubInfo(hub)
+        .call()
+        .await
+        .map_err(|e| refusal("reading the hub", &e))?;
+    let wallet = HubWallet::new(hub, provider);
+    Ok(HubStatus {
+        hub,
+        state: state_name(info.state),
+        operator: info.operator,
+        signer: info.signer,
+        fee_bps: info.feeBps,
+        endpoint: info.endpoint,
+        exit_at: info.exitAt,
+        deposit: wallet.deposit().call().await.map_err(chain)?,
+        earnings: wallet.earnings().call().await.map_err(chain)?,
+    })
+}
+
+/// Withdraws `amount` of the hub's earnings (all of them if `None`) to `to`.
+pub async fn hub_withdraw(
+    provider: &DynProvider,
+    hub: Address,
+    to: Address,
+    amount: Option<U256>,
+) -> Result<(U256, B256), OpsError> {
+    let wallet = HubWallet::new(hub, provider);
+    let amount = match amount {
+        Some(a) => a,
+        None => wallet.earnings().call().await.map_err(chain)?,
+    };
+    if amount.is_zero() {
+        return Err(OpsError::Invalid(format!(
+            "hub {hub} has no earnings to withdraw"
+        )));
+    }
+    let receipt: TransactionReceipt = transact!("withdraw", wallet.withdrawEarnings(to, amount));
+    Ok((amount, receipt.transaction_hash))
+}
+
+/// Announces the hub's exit, or with `complete` takes the deposit back once unbonded.
+pub async fn hub_exit(
+    provider: &DynProvider,
+    d: &Deployment,
+    hub: Address,
+    complete: bool,
+) -> Result<B256, OpsError> {
+    let registry = HubRegistry::new(d.registry, provider);
+    let receipt: TransactionReceipt = if complete {
+        transact!("completing the exit", registry.completeExit(hub))
+    } else {
+        transact!("announcing the exit", registry.announceExit(hub))
+    };
+    Ok(receipt.transaction_hash)
+}
+
+/// anvil's first development account (its well-known test mnemonic): on a
+/// devnet deployed by `fog deploy` it holds the token supply.
+const ANVIL_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// anvil's chain id.
+const DEVNET_CHAIN_ID: u64 = 31_337;
+
+/// Sends `tokens` and one ether of gas money to `to`, from anvil's first account; devnet only.
+pub async fn devnet_faucet(
+    rpc_url: &str,
+    d: &Deployment,
+    to: Address,
+    tokens: U256,
+) -> Result<(), OpsError> {
+    if d.chain_id != DEVNET_CHAIN_ID {
+        return Err(OpsError::Invalid(format!(
+            "the faucet serves only a local devnet (chain {DEVNET_CHAIN_ID}); this deployment is on chain {}",
+            d.chain_id
+        )));
+    }
+    let key: PrivateKeySigner = ANVIL_KEY_0.parse().map_err(chain)?;
+    let provider = signing_provider(rpc_url, key)?;
+    let node_chain = provider.get_chain_id().await.map_err(chain)?;
+    if node_chain != DEVNET_CHAIN_ID {
+        return Err(OpsError::Invalid(format!(
+            "{rpc_url} serves chain {node_chain}, not a devnet"
+        )));
+    }
+    token_transfer(&provider, d, to, tokens).await?;
+    let gas = TransactionRequest::default()
+        .with_to(to)
+        .with_value(U256::from(10u64).pow(U256::from(18u64)));
+    let receipt = provider
+        .send_transaction(gas)
+        .await
+        .map_err(chain)?
+        .get_receipt()
+        .await
+        .map_err(chain)?;
+    if !receipt.status() {
+        return Err(OpsError::Chain("sending gas money reverted".into()));
+    }
+    Ok(())
+}
