@@ -563,15 +563,7 @@ async fn chain_context(
     hub_url: &str,
     key: PrivateKeySigner,
 ) -> anyhow::Result<fog_cli::run::Context> {
-    let deployment_path = identity
-        .deployment
-        .as_deref()
-        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
-    let deployment = fog_protocol::deploy::Deployment::load(deployment_path)?;
-    let rpc = identity
-        .chain_rpc
-        .as_deref()
-        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
+    let (deployment_path, deployment, rpc) = deployment_and_rpc(identity)?;
     let info = HubInfo::fetch(hub_url).await?;
     if info.chain_id != deployment.chain_id || info.escrow != deployment.escrow {
         bail!(
@@ -616,6 +608,22 @@ impl HubInfo {
     }
 }
 
+/// The deployment file's path, its contents, and the chain's RPC URL.
+fn deployment_and_rpc(
+    identity: &Identity,
+) -> anyhow::Result<(&std::path::Path, fog_protocol::deploy::Deployment, &str)> {
+    let path = identity
+        .deployment
+        .as_deref()
+        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
+    let deployment = fog_protocol::deploy::Deployment::load(path)?;
+    let rpc = identity
+        .chain_rpc
+        .as_deref()
+        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
+    Ok((path, deployment, rpc))
+}
+
 /// The deployment, a provider signing with the identity's key, and its address.
 fn chain_only(
     identity: &Identity,
@@ -624,15 +632,7 @@ fn chain_only(
     alloy::providers::DynProvider,
     fog_protocol::Address,
 )> {
-    let deployment_path = identity
-        .deployment
-        .as_deref()
-        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
-    let deployment = fog_protocol::deploy::Deployment::load(deployment_path)?;
-    let rpc = identity
-        .chain_rpc
-        .as_deref()
-        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
+    let (_, deployment, rpc) = deployment_and_rpc(identity)?;
     let key = fog_protocol::keys::open(
         keystore(identity)?,
         &password(identity.password_file.as_deref())?,
@@ -736,15 +736,7 @@ async fn token_command(action: TokenAction, identity: &Identity) -> anyhow::Resu
 
 async fn devnet_command(action: DevnetAction, identity: &Identity) -> anyhow::Result<()> {
     let DevnetAction::Faucet { to, amount } = action;
-    let deployment_path = identity
-        .deployment
-        .as_deref()
-        .context("no deployment: pass --deployment FILE or set FOG_DEPLOYMENT")?;
-    let d = fog_protocol::deploy::Deployment::load(deployment_path)?;
-    let rpc = identity
-        .chain_rpc
-        .as_deref()
-        .context("no chain: pass --chain-rpc URL or set FOG_RPC_URL")?;
+    let (_, d, rpc) = deployment_and_rpc(identity)?;
     let to = match to {
         Some(a) => a,
         None => fog_protocol::keys::address(keystore(identity)?)?,
