@@ -331,14 +331,7 @@ async fn deploy_command(
 }
 
 fn password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
-    match file {
-        Some(path) => Ok(std::fs::read_to_string(path)
-            .with_context(|| format!("reading --password-file {}", path.display()))?
-            .trim_end_matches(['\n', '\r'])
-            .to_owned()),
-        None => std::env::var("FOG_KEY_PASSWORD")
-            .context("no password: pass --password-file or set FOG_KEY_PASSWORD"),
-    }
+    Ok(fog_protocol::keys::read_password(file, "FOG_KEY_PASSWORD")?)
 }
 
 fn keystore(identity: &Identity) -> anyhow::Result<&std::path::Path> {

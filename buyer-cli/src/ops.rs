@@ -10,6 +10,7 @@
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use fog_protocol::contracts::HubState;
 use fog_protocol::contracts::fog_token::FogToken;
 use fog_protocol::contracts::hub_registry::HubRegistry;
 use fog_protocol::contracts::hub_wallet::HubWallet;
@@ -143,7 +144,7 @@ pub async fn hub_register(
 #[serde(rename_all = "camelCase")]
 pub struct HubStatus {
     pub hub: Address,
-    pub state: &'static str,
+    pub state: HubState,
     pub operator: Address,
     pub signer: Address,
     pub fee_bps: u16,
@@ -152,16 +153,6 @@ pub struct HubStatus {
     pub exit_at: u64,
     pub deposit: U256,
     pub earnings: U256,
-}
-
-fn state_name(state: u8) -> &'static str {
-    match state {
-        1 => "active",
-        2 => "exiting",
-        3 => "blacklisted",
-        4 => "exited",
-        _ => "unknown",
-    }
 }
 
 pub async fn hub_status(
@@ -177,7 +168,7 @@ pub async fn hub_status(
     let wallet = HubWallet::new(hub, provider);
     Ok(HubStatus {
         hub,
-        state: state_name(info.state),
+        state: HubState::from_code(info.state),
         operator: info.operator,
         signer: info.signer,
         fee_bps: info.feeBps,

@@ -376,24 +376,24 @@ pub async fn fetch_verified(
 pub async fn refund(ctx: &Context, job_id: B256) -> Result<(U256, B256), RunError> {
     let escrow = JobEscrow::new(ctx.deployment.escrow, &ctx.provider);
     let job = escrow.getJob(job_id).call().await.map_err(chain)?;
-    let status: u8 = job.status;
-    match status {
-        0 => {
+    use fog_protocol::contracts::EscrowStatus;
+    match EscrowStatus::from_code(job.status) {
+        EscrowStatus::None => {
             return Err(RunError::Chain(format!(
                 "no escrow was opened for job {job_id}"
             )));
         }
-        2 => {
+        EscrowStatus::Settled => {
             return Err(RunError::Chain(format!(
                 "job {job_id} was settled: nothing to refund"
             )));
         }
-        3 => {
+        EscrowStatus::Refunded => {
             return Err(RunError::Chain(format!(
                 "job {job_id} was already refunded"
             )));
         }
-        _ => {}
+        EscrowStatus::Open => {}
     }
     if job.buyer != ctx.key.address() {
         return Err(RunError::Chain(format!(

@@ -58,10 +58,6 @@ impl BlobStore {
         self.dir.join(alloy::hex::encode(hash))
     }
 
-    pub fn contains(&self, hash: B256) -> bool {
-        self.path(hash).is_file()
-    }
-
     /// Streams `body` into the store; returns its hash and size. With
     /// `expected`, a body that hashes otherwise is refused and not kept.
     pub async fn put<S, E>(

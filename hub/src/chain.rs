@@ -7,6 +7,7 @@ use std::time::Duration;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use backon::{ExponentialBuilder, Retryable};
 use fog_protocol::contracts::job_escrow::JobEscrow;
+use fog_protocol::contracts::{EscrowStatus, HubState};
 use fog_protocol::{Address, B256, JobSpec, U256};
 
 /// Why a job's escrow does not back it.
@@ -15,7 +16,7 @@ pub enum EscrowError {
     #[error("no escrow is open for job {0}: open it on chain first")]
     NotOpen(B256),
     #[error("job {job}'s escrow is {status}, not open")]
-    Closed { job: B256, status: &'static str },
+    Closed { job: B256, status: EscrowStatus },
     #[error("job {job}'s escrow names hub {named}, not this hub ({this})")]
     WrongHub {
         job: B256,
@@ -122,14 +123,17 @@ impl Chain {
     }
 
     /// Reads job `job_id`'s escrow.
-    pub async fn escrow_of(&self, job_id: B256) -> Result<Option<(Escrow, u8)>, EscrowError> {
+    pub async fn escrow_of(
+        &self,
+        job_id: B256,
+    ) -> Result<Option<(Escrow, EscrowStatus)>, EscrowError> {
         let contract = JobEscrow::new(self.escrow, &self.provider);
         let job = (|| async { contract.getJob(job_id).call().await })
             .retry(backoff())
             .await
             .map_err(|e| EscrowError::Rpc(e.to_string()))?;
-        let status: u8 = job.status;
-        if status == 0 {
+        let status = EscrowStatus::from_code(job.status);
+        if status == EscrowStatus::None {
             return Ok(None);
         }
         Ok(Some((
@@ -146,14 +150,17 @@ impl Chain {
     }
 
     /// This hub's commission (basis points) and assignment signer as the registry holds them.
-    pub async fn hub_terms(&self, registry: Address) -> Result<(u8, Address, u16), EscrowError> {
+    pub async fn hub_terms(
+        &self,
+        registry: Address,
+    ) -> Result<(HubState, Address, u16), EscrowError> {
         use fog_protocol::contracts::hub_registry::HubRegistry;
         let contract = HubRegistry::new(registry, &self.provider);
         let terms = (|| async { contract.hubTerms(self.hub).call().await })
             .retry(backoff())
             .await
             .map_err(|e| EscrowError::Rpc(e.to_string()))?;
-        Ok((terms.state, terms.signer, terms.feeBps))
+        Ok((HubState::from_code(terms.state), terms.signer, terms.feeBps))
     }
 
     /// The latest block's timestamp: the chain's idea of now, which decides
@@ -203,11 +210,8 @@ impl Chain {
             return Err(EscrowError::NotOpen(job_id));
         };
         let job = job_id;
-        if status != 1 {
-            return Err(EscrowError::Closed {
-                job,
-                status: if status == 2 { "settled" } else { "refunded" },
-            });
+        if status != EscrowStatus::Open {
+            return Err(EscrowError::Closed { job, status });
         }
         if escrow.hub != self.hub {
             return Err(EscrowError::WrongHub {

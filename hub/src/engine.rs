@@ -31,8 +31,6 @@ pub const MAX_LOG_BYTES_PER_MINER: usize = 2 << 20;
 /// How the engine behaves.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// How often miners send heartbeats.
-    pub heartbeat_interval: Duration,
     /// A miner silent this long is gone; its jobs are reassigned.
     pub miner_timeout: Duration,
     /// Assignments beyond `k` a job may use (reassignments) before it fails.
@@ -218,8 +216,17 @@ pub struct Engine {
     queue: FairQueue,
     jobs: HashMap<B256, LiveJob>,
     sessions: HashMap<Address, Session>,
-    /// Live assignments whose miner is away, with when they are given up.
-    orphans: HashMap<String, Instant>,
+    /// Live assignments whose miner is away, by assignment id.
+    orphans: HashMap<String, Orphan>,
+}
+
+/// A live assignment waiting for its miner to come back.
+#[derive(Clone, Copy, Debug)]
+struct Orphan {
+    job_id: B256,
+    miner: Address,
+    /// When it is given up and the replica placed elsewhere.
+    until: Instant,
 }
 
 impl std::fmt::Debug for Engine {
@@ -281,7 +288,12 @@ impl Engine {
         for row in self.store.unfinished_jobs().await? {
             let assignments = self.store.assignments_of(row.job_id).await?;
             for a in assignments.iter().filter(|a| a.state.is_live()) {
-                self.orphans.insert(a.id.clone(), grace);
+                let orphan = Orphan {
+                    job_id: a.job_id,
+                    miner: a.miner,
+                    until: grace,
+                };
+                self.orphans.insert(a.id.clone(), orphan);
             }
             let job_id = row.job_id;
             let buyer = row.buyer;
@@ -534,26 +546,18 @@ impl Engine {
             s.last_seen = Instant::now();
         }
         // Assignments orphaned by a restart or a reconnect: kept if the miner
-        // still runs them, given up if it does not.
+        // still runs them, given up if it does not. Only orphans are looked
+        // at, so a heartbeat costs nothing in the usual case of none.
         let mut lost = Vec::new();
-        for job in self.jobs.values() {
-            for a in job
-                .live()
-                .filter(|a| a.miner == miner && self.orphans.contains_key(&a.id))
-            {
-                if running.contains(&job.row.job_id) {
-                    continue;
-                }
-                lost.push((job.row.job_id, a.id.clone()));
+        self.orphans.retain(|id, o| {
+            if o.miner != miner {
+                return true;
             }
-        }
-        for job in self.jobs.values() {
-            for a in job.live().filter(|a| a.miner == miner) {
-                if running.contains(&job.row.job_id) {
-                    self.orphans.remove(&a.id);
-                }
+            if !running.contains(&o.job_id) {
+                lost.push((o.job_id, id.clone()));
             }
-        }
+            false
+        });
         for (job_id, id) in lost {
             self.orphans.remove(&id);
             self.end_assignment(
@@ -576,7 +580,12 @@ impl Engine {
         let grace = Instant::now() + self.config.miner_timeout;
         for job in self.jobs.values() {
             for a in job.live().filter(|a| a.miner == miner) {
-                self.orphans.entry(a.id.clone()).or_insert(grace);
+                let orphan = Orphan {
+                    job_id: a.job_id,
+                    miner,
+                    until: grace,
+                };
+                self.orphans.entry(a.id.clone()).or_insert(orphan);
             }
         }
         tracing::info!(%miner, why, "miner gone");
@@ -598,29 +607,22 @@ impl Engine {
             }
             self.miner_left(miner, "missed heartbeats");
         }
-        let expired: Vec<String> = self
+        let expired: Vec<(String, B256)> = self
             .orphans
             .iter()
-            .filter(|(_, deadline)| **deadline <= now)
-            .map(|(id, _)| id.clone())
+            .filter(|(_, o)| o.until <= now)
+            .map(|(id, o)| (id.clone(), o.job_id))
             .collect();
-        for id in expired {
+        for (id, job_id) in expired {
             self.orphans.remove(&id);
-            let job = self
-                .jobs
-                .values()
-                .find(|j| j.live().any(|a| a.id == id))
-                .map(|j| j.row.job_id);
-            if let Some(job_id) = job {
-                self.end_assignment(
-                    job_id,
-                    &id,
-                    AssignmentState::Lost,
-                    "the miner went away",
-                    Some(MinerOutcome::Dropped),
-                )
-                .await?;
-            }
+            self.end_assignment(
+                job_id,
+                &id,
+                AssignmentState::Lost,
+                "the miner went away",
+                Some(MinerOutcome::Dropped),
+            )
+            .await?;
         }
         let unix = unix_now();
         let past_deadline: Vec<B256> = self

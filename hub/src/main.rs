@@ -29,14 +29,7 @@ enum Command {
 }
 
 fn password(file: Option<&Path>) -> anyhow::Result<String> {
-    match file {
-        Some(path) => Ok(std::fs::read_to_string(path)
-            .with_context(|| format!("reading --password-file {}", path.display()))?
-            .trim_end_matches(['\n', '\r'])
-            .to_owned()),
-        None => std::env::var(PASSWORD_VAR)
-            .with_context(|| format!("no password: pass --password-file or set {PASSWORD_VAR}")),
-    }
+    Ok(fog_protocol::keys::read_password(file, PASSWORD_VAR)?)
 }
 
 fn init_logs(format: &str) {

@@ -18,7 +18,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use fog_protocol::wire::Offer;
 use fog_protocol::{Address, B256, JobSpec, Resources, U256};
 use rand::Rng;
-use rand::seq::SliceRandom;
 
 /// How many miners are scored per replica before falling back to a full scan.
 pub const SAMPLE: usize = 64;
@@ -54,7 +53,9 @@ pub struct Request<'a> {
 #[derive(Debug, Default)]
 pub struct Scheduler {
     slots: HashMap<Address, MinerSlot>,
-    /// The same addresses, for sampling.
+    /// The same addresses, for sampling. Invariant: exactly the keys of
+    /// `slots` (kept by `upsert` and `remove`), so indexing `slots` by an
+    /// address from here cannot fail.
     order: Vec<Address>,
 }
 
@@ -79,28 +80,33 @@ fn give_back(free: &mut Resources, back: &Resources, cap: &Resources) {
     free.gpuCount = (free.gpuCount + back.gpuCount).min(cap.gpuCount);
 }
 
-/// Whether `slot` may run the request at all.
-pub fn fits(slot: &MinerSlot, req: &Request<'_>) -> bool {
+/// What `slot` would charge for the request, if it may run it at all. The
+/// cheap checks come first; the price (256-bit arithmetic) is computed once,
+/// for the miners that pass them.
+fn fit_cost(slot: &MinerSlot, req: &Request<'_>) -> Option<U256> {
     let spec = req.spec;
-    fits_in(&spec.resources, &slot.free)
+    let fits = fits_in(&spec.resources, &slot.free)
         && slot
             .offer
             .available_until
             .is_none_or(|until| until >= req.now.saturating_add(spec.maxDurationSecs))
-        && slot.offer.rate.cost(&spec.resources, spec.maxDurationSecs) <= req.max_charge
         && (spec.placement.region.is_empty() || spec.placement.region == slot.offer.region)
         && spec
             .placement
             .labels
             .iter()
             .all(|l| slot.offer.labels.contains(l))
-        && (spec.network == 0 || slot.offer.allows_network)
+        && (spec.network == 0 || slot.offer.allows_network);
+    if !fits {
+        return None;
+    }
+    let cost = slot.offer.rate.cost(&spec.resources, spec.maxDurationSecs);
+    (cost <= req.max_charge).then_some(cost)
 }
 
-/// Higher is better.
-fn score(slot: &MinerSlot, req: &Request<'_>) -> f64 {
+/// Higher is better; `cost` is what the miner would charge.
+fn score(slot: &MinerSlot, req: &Request<'_>, cost: U256) -> f64 {
     let spec = req.spec;
-    let cost = slot.offer.rate.cost(&spec.resources, spec.maxDurationSecs);
     let price = if req.max_charge.is_zero() {
         1.0
     } else {
@@ -137,10 +143,6 @@ impl Scheduler {
         self.slots.is_empty()
     }
 
-    pub fn slot(&self, miner: &Address) -> Option<&MinerSlot> {
-        self.slots.get(miner)
-    }
-
     /// Adds a miner, or updates its offer keeping what is placed on it.
     /// `placed` is what the hub has live on it (after a reconnect).
     pub fn upsert(&mut self, miner: Address, offer: Offer, reputation: f64, placed: &[Resources]) {
@@ -152,14 +154,14 @@ impl Scheduler {
                 free = Resources::default();
             }
         }
-        let cached = self
-            .slots
-            .remove(&miner)
-            .map(|s| s.cached)
-            .unwrap_or_default();
-        if !self.order.contains(&miner) {
-            self.order.push(miner);
-        }
+        // `order` mirrors the keys of `slots`: a miner not in one is in neither.
+        let cached = match self.slots.remove(&miner) {
+            Some(old) => old.cached,
+            None => {
+                self.order.push(miner);
+                HashSet::new()
+            }
+        };
         self.slots.insert(
             miner,
             MinerSlot {
@@ -204,8 +206,10 @@ impl Scheduler {
     pub fn place(&mut self, req: &Request<'_>, exclude: &HashSet<Address>) -> Option<Address> {
         let mut best: Option<(f64, Address)> = None;
         let judge = |best: &mut Option<(f64, Address)>, m: &Address, slot: &MinerSlot| {
-            if !exclude.contains(m) && fits(slot, req) {
-                let s = score(slot, req);
+            if !exclude.contains(m)
+                && let Some(cost) = fit_cost(slot, req)
+            {
+                let s = score(slot, req, cost);
                 if best.is_none_or(|(b, _)| s > b) {
                     *best = Some((s, *m));
                 }
@@ -243,18 +247,10 @@ impl Scheduler {
         let mut costs: Vec<U256> = self
             .slots
             .values()
-            .filter(|slot| fits(slot, &req))
-            .map(|slot| slot.offer.rate.cost(&spec.resources, spec.maxDurationSecs))
+            .filter_map(|slot| fit_cost(slot, &req))
             .collect();
         costs.sort();
         costs
-    }
-
-    /// Addresses in random order (for tests and diagnostics).
-    pub fn miners(&self) -> Vec<Address> {
-        let mut v = self.order.clone();
-        v.shuffle(&mut rand::thread_rng());
-        v
     }
 }
 

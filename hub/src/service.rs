@@ -36,7 +36,7 @@ pub enum ServeError {
     #[error("hub {hub} is not active in the registry (state {state}); register it first")]
     NotActive {
         hub: fog_protocol::Address,
-        state: u8,
+        state: fog_protocol::contracts::HubState,
     },
     #[error(
         "the registry's assignment signer for hub {hub} is {registered}, but this hub's key is {ours}"
@@ -73,7 +73,7 @@ pub async fn serve(
         });
     }
     let (state, registered, fee_bps) = chain.hub_terms(deployment.registry).await?;
-    if state != 1 {
+    if state != fog_protocol::contracts::HubState::Active {
         return Err(ServeError::NotActive {
             hub: config.hub,
             state,
@@ -117,7 +117,6 @@ pub async fn serve(
         domain.clone(),
         config.hub,
         EngineConfig {
-            heartbeat_interval,
             miner_timeout: Duration::from_millis(config.miners.timeout_ms),
             max_reassignments: config.miners.max_reassignments,
             fee_bps,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use alloy::network::EthereumWallet;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use fog_protocol::contracts::job_escrow::JobEscrow;
-use fog_protocol::contracts::settlement_entry;
+use fog_protocol::contracts::{EscrowStatus, settlement_entry};
 use fog_protocol::{Address, Assignment, B256, PrivateKeySigner, SignedAssignment};
 
 use crate::chain::Chain;
@@ -141,7 +141,7 @@ impl Settler {
             .map(|(_, status)| status);
         match status {
             None => return Err(SettleError::Refused("the escrow has no such job".into())),
-            Some(2) => {
+            Some(EscrowStatus::Settled) => {
                 self.store
                     .set_settlement(job_id, Settlement::Settled, None, None)
                     .await?;
@@ -149,7 +149,7 @@ impl Settler {
                 self.metrics.settlements.inc();
                 return Ok(());
             }
-            Some(3) => {
+            Some(EscrowStatus::Refunded) => {
                 self.store
                     .set_settlement(
                         job_id,

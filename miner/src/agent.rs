@@ -77,6 +77,19 @@ struct Shared {
     jobs: std::sync::Mutex<HashMap<B256, CancellationToken>>,
 }
 
+impl Shared {
+    /// Jobs this miner holds: admitted and not yet reported to the hub
+    /// (running, uploading, or with a report waiting for a session).
+    fn held_jobs(&self) -> Vec<B256> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
+}
+
 fn ws_url(hub_url: &str) -> Result<String, AgentError> {
     let base = hub_url.trim_end_matches('/');
     if let Some(rest) = base.strip_prefix("http://") {
@@ -121,10 +134,12 @@ pub async fn run(
             .build()
     };
     let mut delays = reconnect();
+    // A report taken from the outbox whose sending failed: sent first next time.
+    let mut unsent = None;
     loop {
         let result = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            r = session(&shared, &url, &mut pending, &mut delays, &reconnect) => r,
+            r = session(&shared, &url, &mut pending, &mut unsent, &mut delays, &reconnect) => r,
         };
         *shared.token.write().await = None;
         if let Err(e) = result {
@@ -166,6 +181,7 @@ async fn session<B: Iterator<Item = Duration>>(
     shared: &Arc<Shared>,
     url: &str,
     pending: &mut mpsc::Receiver<MinerMessage>,
+    unsent: &mut Option<MinerMessage>,
     delays: &mut B,
     reset: &impl Fn() -> B,
 ) -> Result<(), SessionError> {
@@ -228,6 +244,9 @@ async fn session<B: Iterator<Item = Duration>>(
     *shared.token.write().await = Some(token);
     *delays = reset();
     tracing::info!(hub = %shared.config.hub_url, "connected to the hub");
+    if let Some(report) = unsent.take() {
+        deliver(shared, &mut socket, report, unsent).await?;
+    }
 
     let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_ms.max(100)));
     let mut seq = 0u64;
@@ -242,11 +261,12 @@ async fn session<B: Iterator<Item = Duration>>(
                 }
                 seq += 1;
                 let free = runner.capacity().free();
-                send(&mut socket, MinerMessage::Heartbeat { seq, free, running: runner.running() }).await?;
+                let running = shared.held_jobs();
+                send(&mut socket, MinerMessage::Heartbeat { seq, free, running }).await?;
             }
             out = pending.recv() => {
                 if let Some(msg) = out {
-                    send(&mut socket, msg).await?;
+                    deliver(shared, &mut socket, msg, unsent).await?;
                 }
             }
             incoming = receive(&mut socket) => match incoming? {
@@ -275,14 +295,42 @@ async fn registered_signer(shared: &Shared, hub: Address) -> Result<Address, Ses
         .retry(ExponentialBuilder::default().with_max_times(5))
         .await
         .map_err(|e| SessionError::Protocol(format!("reading hub {hub} from the registry: {e}")))?;
-    // HubState: 1 = Active.
-    if terms.state != 1 {
+    let state = fog_protocol::contracts::HubState::from_code(terms.state);
+    if state != fog_protocol::contracts::HubState::Active {
         return Err(SessionError::Protocol(format!(
-            "hub {hub} is not active in the registry (state {})",
-            terms.state
+            "hub {hub} is not active in the registry: it is {state}"
         )));
     }
     Ok(terms.signer)
+}
+
+/// Sends a message from a job; a report that cannot be sent is kept in
+/// `unsent` for the next session, and a sent one releases its job.
+async fn deliver(
+    shared: &Shared,
+    socket: &mut Socket,
+    msg: MinerMessage,
+    unsent: &mut Option<MinerMessage>,
+) -> Result<(), SessionError> {
+    let reported = match &msg {
+        MinerMessage::Finished { receipt, .. } => Some(receipt.payload.jobId),
+        MinerMessage::Failed { job_id, .. } => Some(*job_id),
+        _ => None,
+    };
+    if let Err(e) = send(socket, msg.clone()).await {
+        if reported.is_some() {
+            *unsent = Some(msg);
+        }
+        return Err(e);
+    }
+    if let Some(job_id) = reported {
+        shared
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&job_id);
+    }
+    Ok(())
 }
 
 /// Admits an assignment and starts it, or says why not.
@@ -346,12 +394,8 @@ fn take_assignment(
                 MinerMessage::Failed { job_id, error }
             }
         };
-        task_shared
-            .jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&job_id);
-        // Waits for a session if there is none: the report is not lost.
+        // Waits for a session if there is none. The job stays this miner's
+        // (listed in heartbeats) until the report has been sent.
         let _ = task_shared.outbox.send(report).await;
     });
     MinerMessage::Accepted { job_id }

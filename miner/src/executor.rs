@@ -20,14 +20,14 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
 };
-use fog_protocol::output::{ArchiveDigest, OutputError, sha256_reader, write_archive};
+use fog_protocol::output::{ArchiveDigest, OutputError, sha256, sha256_reader, write_archive};
 use fog_protocol::{B256, INPUT_DIR, ImageRef, JobSpec, NetworkPolicy, SpecError};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::jobfs::{JobFs, JobFsError};
-use crate::metering::JobCgroup;
+use crate::metering::{JobCgroup, Usage};
 use crate::runner::unix_now;
 
 /// How much more log the engine may hold on disk than the executor keeps.
@@ -160,13 +160,8 @@ pub struct Executor {
     exact_metering: bool,
     /// The engine has the `nvidia` runtime: GPUs can be passed to containers.
     gpu_runtime: bool,
-}
-
-/// Usage sampled while the container runs.
-#[derive(Default, Clone, Copy)]
-struct Usage {
-    cpu_ns: u64,
-    peak_memory: u64,
+    /// 8 hex characters naming this executor's work directory (see `container_name`).
+    instance: String,
 }
 
 impl Executor {
@@ -191,16 +186,16 @@ impl Executor {
             .runtimes
             .as_ref()
             .is_some_and(|r| r.contains_key("nvidia"));
+        let work_dir =
+            std::path::absolute(&config.work_dir).unwrap_or_else(|_| config.work_dir.clone());
+        let instance = alloy::hex::encode(&sha256(work_dir.as_os_str().as_encoded_bytes())[..4]);
         Ok(Self {
             docker,
-            config,
+            config: ExecutorConfig { work_dir, ..config },
             exact_metering,
             gpu_runtime,
+            instance,
         })
-    }
-
-    pub fn config(&self) -> &ExecutorConfig {
-        &self.config
     }
 
     /// The name of a job's container, which also names its file system and
@@ -211,16 +206,8 @@ impl Executor {
         format!(
             "fog-{}-{}",
             alloy::hex::encode(&job_id[..10]),
-            self.instance_tag()
+            self.instance.clone()
         )
-    }
-
-    /// 8 hex characters naming this executor's work directory.
-    fn instance_tag(&self) -> String {
-        let dir = std::path::absolute(&self.config.work_dir)
-            .unwrap_or_else(|_| self.config.work_dir.clone());
-        let tag = sha256_reader(dir.as_os_str().as_encoded_bytes()).map_or(B256::ZERO, |h| h);
-        alloy::hex::encode(&tag[..4])
     }
 
     /// Removes what an earlier run of this executor left behind when it was
@@ -228,7 +215,7 @@ impl Executor {
     /// cgroups. Returns how many containers were removed.
     pub async fn clean_leftovers(&self) -> Result<usize, ExecError> {
         use bollard::query_parameters::ListContainersOptionsBuilder;
-        let tag = self.instance_tag();
+        let tag = self.instance.clone();
         let label = format!("org.fog.instance={tag}");
         let options = ListContainersOptionsBuilder::default()
             .all(true)
@@ -244,17 +231,16 @@ impl Executor {
             self.docker.remove_container(&id, Some(remove)).await?;
             removed += 1;
         }
-        let work_dir = std::path::absolute(&self.config.work_dir)
-            .unwrap_or_else(|_| self.config.work_dir.clone());
+        let work_dir = &self.config.work_dir;
         if work_dir.is_dir() {
-            let entries = std::fs::read_dir(&work_dir).map_err(io_err(&work_dir))?;
+            let entries = std::fs::read_dir(work_dir).map_err(io_err(work_dir))?;
             for entry in entries.filter_map(Result::ok) {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let Some(stem) = name.strip_suffix(".img") else {
                     continue;
                 };
                 if stem.starts_with("fog-") && stem.ends_with(&tag) {
-                    JobFs::reclaim(&work_dir, stem)?;
+                    JobFs::reclaim(work_dir, stem)?;
                 }
             }
         }
@@ -499,7 +485,7 @@ impl Executor {
             network_disabled: Some(network == NetworkPolicy::None),
             labels: Some(HashMap::from([
                 ("org.fog.job".to_owned(), name.to_owned()),
-                ("org.fog.instance".to_owned(), self.instance_tag()),
+                ("org.fog.instance".to_owned(), self.instance.clone()),
             ])),
             host_config: Some(host_config),
             ..Default::default()
@@ -558,13 +544,7 @@ impl Executor {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Every process of the job is dead now, so the cgroup's totals are final.
-        let usage = match cgroup.and_then(JobCgroup::usage) {
-            Some(exact) => Usage {
-                cpu_ns: exact.cpu_time_ns,
-                peak_memory: exact.peak_memory_bytes,
-            },
-            None => sampled,
-        };
+        let usage = cgroup.and_then(JobCgroup::usage).unwrap_or(sampled);
 
         // ext4 keeps a reserve for delayed allocation after a job hits
         // ENOSPC, so "no byte left" would miss a full disk; what the job
@@ -585,8 +565,8 @@ impl Executor {
             ended_at,
             wall_time,
             cancelled,
-            cpu_time_ms: usage.cpu_ns / 1_000_000,
-            peak_memory_bytes: usage.peak_memory,
+            cpu_time_ms: usage.cpu_time_ns / 1_000_000,
+            peak_memory_bytes: usage.peak_memory_bytes,
             output,
             output_archive: archive_path,
             disk_used_bytes: disk_used,
@@ -726,11 +706,11 @@ async fn sample_usage(docker: Docker, name: String, into: std::sync::Arc<std::sy
             .and_then(|c| c.cpu_usage.as_ref())
             .and_then(|u| u.total_usage)
         {
-            usage.cpu_ns = usage.cpu_ns.max(cpu);
+            usage.cpu_time_ns = usage.cpu_time_ns.max(cpu);
         }
         if let Some(mem) = stats.memory_stats.as_ref() {
-            usage.peak_memory = usage
-                .peak_memory
+            usage.peak_memory_bytes = usage
+                .peak_memory_bytes
                 .max(mem.max_usage.or(mem.usage).unwrap_or(0));
         }
     }

@@ -118,25 +118,29 @@ enum KeyAction {
 }
 
 fn password(file: Option<&Path>) -> anyhow::Result<String> {
-    match file {
-        Some(path) => Ok(std::fs::read_to_string(path)
-            .with_context(|| format!("reading --password-file {}", path.display()))?
-            .trim_end_matches(['\n', '\r'])
-            .to_owned()),
-        None => std::env::var(fog_miner::config::PASSWORD_VAR)
-            .context("no password: pass --password-file or set FOG_MINER_KEY_PASSWORD"),
-    }
+    Ok(fog_protocol::keys::read_password(
+        file,
+        fog_miner::config::PASSWORD_VAR,
+    )?)
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The agent is a service and says what it does; one-off commands keep
+    // stderr for the job's own logs and for warnings.
+    let default_level = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FOG_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_level.into()),
         )
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Run {
             config,
             hub,

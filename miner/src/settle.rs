@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use alloy::network::EthereumWallet;
 use alloy::providers::{Provider, ProviderBuilder};
 use fog_protocol::contracts::job_escrow::JobEscrow;
-use fog_protocol::contracts::settlement_entry;
+use fog_protocol::contracts::{EscrowStatus, settlement_entry};
 use fog_protocol::deploy::Deployment;
 use fog_protocol::{B256, PrivateKeySigner, SignedAssignment, SignedReceipt};
 use serde::{Deserialize, Serialize};
@@ -108,11 +108,11 @@ pub async fn settle(
         .call()
         .await
         .map_err(|e| SettleError::Chain(e.to_string()))?;
-    match state.status {
-        0 => return Err(SettleError::NoEscrow(job)),
-        2 => return Err(SettleError::AlreadySettled(job)),
-        3 => return Err(SettleError::Refunded(job)),
-        _ => {}
+    match EscrowStatus::from_code(state.status) {
+        EscrowStatus::None => return Err(SettleError::NoEscrow(job)),
+        EscrowStatus::Settled => return Err(SettleError::AlreadySettled(job)),
+        EscrowStatus::Refunded => return Err(SettleError::Refunded(job)),
+        EscrowStatus::Open => {}
     }
     let call = escrow.settle(job, vec![settlement_entry(&kept.receipt, &kept.assignment)]);
     call.call()

@@ -186,3 +186,84 @@ pub fn settlement_entry(
         receiptSignature: receipt.signature.as_bytes().to_vec().into(),
     }
 }
+
+/// A job's escrow state, numbered as `JobEscrow.JobStatus` numbers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EscrowStatus {
+    /// No escrow was opened under this job id.
+    None,
+    Open,
+    Settled,
+    Refunded,
+}
+
+impl EscrowStatus {
+    /// From the contract's enum value; a value the contract never returns
+    /// (a newer contract) reads as `None` rather than as a live escrow.
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::Open,
+            2 => Self::Settled,
+            3 => Self::Refunded,
+            _ => Self::None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "not opened",
+            Self::Open => "open",
+            Self::Settled => "settled",
+            Self::Refunded => "refunded",
+        }
+    }
+}
+
+/// A hub's registry state, numbered as `IHubRegistry.HubState` numbers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HubState {
+    /// Never registered.
+    None,
+    Active,
+    Exiting,
+    Blacklisted,
+    Exited,
+}
+
+impl HubState {
+    /// From the contract's enum value; an unknown value reads as `None`
+    /// (not active), the safe side for every caller.
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::Active,
+            2 => Self::Exiting,
+            3 => Self::Blacklisted,
+            4 => Self::Exited,
+            _ => Self::None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "not registered",
+            Self::Active => "active",
+            Self::Exiting => "exiting",
+            Self::Blacklisted => "blacklisted",
+            Self::Exited => "exited",
+        }
+    }
+}
+
+impl std::fmt::Display for HubState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for EscrowStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

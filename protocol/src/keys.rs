@@ -24,6 +24,29 @@ pub enum KeyError {
     Keystore { path: PathBuf, reason: String },
     #[error("the password is empty")]
     EmptyPassword,
+    #[error("reading the password file {path}: {source}")]
+    PasswordFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no password: pass --password-file or set {0}")]
+    NoPassword(&'static str),
+}
+
+/// A keystore password from `file` (its first line ending trimmed) or else
+/// from the environment variable `var`: never from the command line.
+pub fn read_password(file: Option<&Path>, var: &'static str) -> Result<String, KeyError> {
+    match file {
+        Some(path) => Ok(std::fs::read_to_string(path)
+            .map_err(|source| KeyError::PasswordFile {
+                path: path.to_owned(),
+                source,
+            })?
+            .trim_end_matches(['\n', '\r'])
+            .to_owned()),
+        None => std::env::var(var).map_err(|_| KeyError::NoPassword(var)),
+    }
 }
 
 /// The directory (created) and file name of a keystore about to be written.

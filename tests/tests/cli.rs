@@ -10,7 +10,6 @@ use fog_tests::fleet::Fleet;
 const PASSWORD: &str = "buyer password";
 
 struct Buyer {
-    keystore: String,
     args: Vec<String>,
 }
 
@@ -77,7 +76,6 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
     );
 
     let buyer = Buyer {
-        keystore: keystore.clone(),
         args: vec![
             "--keystore".into(),
             keystore.clone(),
@@ -230,7 +228,6 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
         before,
         "nothing was locked"
     );
-    let _ = buyer.keystore;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +248,6 @@ async fn a_job_no_miner_takes_is_refunded_after_its_deadline() {
         .unwrap();
     assert!(imported.status.success(), "{}", text(&imported));
     let buyer = Buyer {
-        keystore: keystore.clone(),
         args: vec![
             "--keystore".into(),
             keystore,
@@ -327,7 +323,6 @@ async fn an_operator_registers_runs_and_exits_a_hub_from_the_cli() {
         .parse()
         .unwrap();
     let op = Buyer {
-        keystore: keystore.clone(),
         args: vec![
             "--keystore".into(),
             keystore,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use fog_miner::executor::{Executor, ExecutorConfig};
-use fog_protocol::{B256, JobSpec, Placement, Resources, U256};
+use fog_protocol::{B256, JobSpec};
 
 const IMAGE: &str = "fog-test/busybox:latest";
 const WARM_UP: usize = 3;
@@ -130,32 +130,11 @@ async fn main() -> anyhow::Result<()> {
         .prefix("fog-exec-bench")
         .tempdir()?;
     let executor = Executor::connect(ExecutorConfig::new(work.path().to_owned())).await?;
-    let image_id = executor
-        .docker()
-        .inspect_image(IMAGE)
-        .await
-        .context("the test image is missing: run `make setup`")?
-        .id
-        .context("the engine reported no image id")?;
-    let spec = JobSpec {
-        image: image_id,
-        command: vec!["true".into()],
-        env: vec![],
-        inputs: vec![],
-        outputPath: "/fog/out".into(),
-        resources: Resources {
-            cpuMillicores: 1_000,
-            memoryBytes: 64 << 20,
-            diskBytes: 16 << 20,
-            gpuCount: 0,
-        },
-        maxDurationSecs: 60,
-        network: 0,
-        placement: Placement::default(),
-        replicas: 1,
-        maxPayment: U256::from(1u8),
-        deadline: unix_now() + 3_600,
-    };
+    // The same small job as the other benchmarks, in the busybox test image.
+    let mut spec = fog_tests::fleet::bench_spec();
+    spec.image = fog_tests::fleet::test_image_id()?;
+    spec.resources.memoryBytes = 64 << 20;
+    spec.resources.diskBytes = 16 << 20;
 
     let docker = executor.docker().clone();
     let (mut raw, mut bare, mut fog) = (Vec::new(), Vec::new(), Vec::new());
