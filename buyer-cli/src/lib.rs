@@ -1,9 +1,11 @@
 //! fog-cli: the `fog` command's library.
 //!
 //! - [`client`]: a buyer's client of a hub's API;
+//! - [`dao`]: token holders' DAO commands: delegate, propose a blacklist, vote, queue, execute;
 //! - [`ops`]: hub operators' and token holders' chain commands, the devnet faucet;
 //! - [`run`]: `fog job run`, from quote to verified, settled output.
 
 pub mod client;
+pub mod dao;
 pub mod ops;
 pub mod run;

@@ -1,6 +1,8 @@
 //! `fog`: the command-line client. Buyers run jobs (`fog job`) with a
-//! keystore identity (`fog key`); operators deploy the contracts
-//! (`fog deploy`). Hub-operator and DAO commands are still to come.
+//! keystore identity (`fog key`); hub operators register and run hubs
+//! (`fog hub`) and deploy the contracts (`fog deploy`); token holders move
+//! tokens (`fog token`) and take part in the DAO (`fog dao`); on a local
+//! devnet `fog devnet` hands out tokens and moves the clock.
 
 #![allow(clippy::print_stdout)] // a command-line tool: results go to stdout
 
@@ -190,6 +192,45 @@ enum TokenAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum DaoAction {
+    /// Give your votes to an address (yourself unless --to): votes follow delegation.
+    Delegate {
+        #[arg(long)]
+        to: Option<fog_protocol::Address>,
+    },
+    /// Propose to blacklist a hub, with a settled job of that hub as the evidence.
+    ProposeBlacklist {
+        /// The hub's address (its HubWallet).
+        #[arg(value_name = "HUB")]
+        wallet: fog_protocol::Address,
+        /// The job whose receipts on chain are the evidence.
+        #[arg(long)]
+        evidence: fog_protocol::B256,
+        /// What you saw, added to the proposal's text (e.g. the sha256 of the output the hub served).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Vote on a proposal.
+    Vote {
+        proposal: fog_protocol::U256,
+        #[arg(long, value_enum)]
+        support: fog_cli::dao::Support,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Queue a passed proposal in the timelock.
+    Queue { proposal: fog_protocol::U256 },
+    /// Execute a queued proposal once its timelock delay has passed.
+    Execute { proposal: fog_protocol::U256 },
+    /// Proposals with their state and votes (all, or one), and your voting power.
+    Status {
+        proposal: Option<fog_protocol::U256>,
+    },
+    /// The treasury: expropriated deposits and when each is released.
+    Treasury,
+}
+
+#[derive(Debug, Subcommand)]
 enum DevnetAction {
     /// Tokens and gas money from anvil's first account (local devnet only).
     Faucet {
@@ -199,6 +240,11 @@ enum DevnetAction {
         /// Whole tokens.
         #[arg(long, default_value = "100")]
         amount: String,
+    },
+    /// Move the devnet's clock forward and mine a block (votes, timelocks, deadlines).
+    Advance {
+        /// Seconds to move forward.
+        seconds: u64,
     },
 }
 
@@ -215,6 +261,13 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Take part in the DAO: delegate, propose a hub's blacklisting, vote, queue, execute.
+    Dao {
+        #[command(subcommand)]
+        action: DaoAction,
         #[command(flatten)]
         identity: Identity,
     },
@@ -266,6 +319,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Key { action, identity } => key_command(action, &identity),
         Command::Hub { action, identity } => hub_command(action, &identity).await,
         Command::Token { action, identity } => token_command(action, &identity).await,
+        Command::Dao { action, identity } => dao_command(action, &identity).await,
         Command::Devnet { action, identity } => devnet_command(action, &identity).await,
         Command::Job { action, identity } => job_command(action, &identity).await,
         Command::Deploy {
@@ -504,15 +558,11 @@ async fn run_command(
         wait: args.wait,
     };
     let mut ctx = chain_context(identity, hub_url, key).await?;
-    let quiet = identity.json;
+    // Progress goes to stderr in every mode: stdout carries the report (text or --json).
     let report = run(
         &mut ctx,
         &request,
-        |step| {
-            if !quiet {
-                eprintln!("fog: {step}");
-            }
-        },
+        |step| eprintln!("fog: {step}"),
         // stdout is for the report: the job's own output goes to stderr here.
         |_, data| {
             use std::io::Write as _;
@@ -728,15 +778,163 @@ async fn token_command(action: TokenAction, identity: &Identity) -> anyhow::Resu
 }
 
 async fn devnet_command(action: DevnetAction, identity: &Identity) -> anyhow::Result<()> {
-    let DevnetAction::Faucet { to, amount } = action;
     let (_, d, rpc) = deployment_and_rpc(identity)?;
-    let to = match to {
-        Some(a) => a,
-        None => fog_protocol::keys::address(keystore(identity)?)?,
-    };
-    let amount = tokens("--amount", &amount)?;
-    fog_cli::ops::devnet_faucet(rpc, &d, to, amount).await?;
-    println!("sent {amount} base units and 1 ether of gas money to {to}");
+    match action {
+        DevnetAction::Faucet { to, amount } => {
+            let to = match to {
+                Some(a) => a,
+                None => fog_protocol::keys::address(keystore(identity)?)?,
+            };
+            let amount = tokens("--amount", &amount)?;
+            fog_cli::ops::devnet_faucet(rpc, &d, to, amount).await?;
+            println!("sent {amount} base units and 1 ether of gas money to {to}");
+        }
+        DevnetAction::Advance { seconds } => {
+            let now = fog_cli::ops::devnet_advance(rpc, &d, seconds).await?;
+            if identity.json {
+                println!("{}", serde_json::json!({ "chainTime": now }));
+            } else {
+                println!("chain time is now {now} (moved {seconds} s ahead)");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn dao_command(action: DaoAction, identity: &Identity) -> anyhow::Result<()> {
+    use fog_cli::dao;
+    let (d, provider, me) = chain_only(identity)?;
+    let json = identity.json;
+    match action {
+        DaoAction::Delegate { to } => {
+            let to = to.unwrap_or(me);
+            let tx = dao::delegate(&provider, &d, to).await?;
+            let m = dao::member(&provider, &d, me).await?;
+            if json {
+                println!("{}", serde_json::json!({ "tx": tx, "member": m }));
+            } else {
+                println!(
+                    "delegated your {} base units of votes to {to} in {tx}",
+                    m.balance
+                );
+            }
+        }
+        DaoAction::ProposeBlacklist {
+            wallet: hub,
+            evidence,
+            note,
+        } => {
+            let p = dao::propose_blacklist(&provider, &d, hub, evidence, note.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                println!("proposal {} made in {}", p.id, p.tx);
+                println!(
+                    "  voting opens at unix time {} and closes at {}",
+                    p.vote_start, p.vote_end
+                );
+                for line in p.description.lines() {
+                    println!("  | {line}");
+                }
+            }
+        }
+        DaoAction::Vote {
+            proposal,
+            support,
+            reason,
+        } => {
+            let (tx, weight) = dao::vote(&provider, &d, me, proposal, support, &reason).await?;
+            if json {
+                println!("{}", serde_json::json!({ "tx": tx, "weight": weight }));
+            } else {
+                println!(
+                    "voted {} on proposal {proposal} with {weight} votes in {tx}",
+                    serde_json::to_value(support)?.as_str().unwrap_or("?")
+                );
+            }
+        }
+        DaoAction::Queue { proposal } => {
+            let (tx, eta) = dao::queue(&provider, &d, proposal).await?;
+            if json {
+                println!("{}", serde_json::json!({ "tx": tx, "eta": eta }));
+            } else {
+                println!("proposal {proposal} queued in {tx}; executable from unix time {eta}");
+            }
+        }
+        DaoAction::Execute { proposal } => {
+            let tx = dao::execute(&provider, &d, proposal).await?;
+            if json {
+                println!("{}", serde_json::json!({ "tx": tx }));
+            } else {
+                println!("proposal {proposal} executed in {tx}");
+            }
+        }
+        DaoAction::Status { proposal } => {
+            let list = dao::proposals(&provider, &d, proposal).await?;
+            let m = dao::member(&provider, &d, me).await?;
+            let now = dao::chain_time(&provider).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "chainTime": now, "member": m, "proposals": list })
+                    )?
+                );
+                return Ok(());
+            }
+            println!(
+                "you: {} base units, {} votes (delegated to {}); chain time {now}",
+                m.balance, m.votes, m.delegate
+            );
+            if list.is_empty() {
+                println!("no proposals yet");
+            }
+            for p in list {
+                println!("proposal {}: {}", p.id, p.state);
+                println!("  {}", p.description.lines().next().unwrap_or(""));
+                if let Some(b) = p.blacklist {
+                    println!(
+                        "  blacklists hub {} on the evidence of job {}",
+                        b.hub, b.evidence_job
+                    );
+                }
+                println!(
+                    "  votes: {} for, {} against, {} abstain; quorum {}",
+                    p.votes_for,
+                    p.votes_against,
+                    p.votes_abstain,
+                    p.quorum
+                        .map_or("set when voting opens".to_owned(), |q| q.to_string())
+                );
+                println!("  voting {} → {}", p.vote_start, p.vote_end);
+                if p.eta > 0 {
+                    println!("  executable from {}", p.eta);
+                }
+            }
+        }
+        DaoAction::Treasury => {
+            let t = dao::treasury(&provider, &d).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+                return Ok(());
+            }
+            println!(
+                "treasury {}: holds {}, of which {} frozen or unspent in lots",
+                t.address, t.balance, t.locked_total
+            );
+            for lot in t.lots {
+                println!(
+                    "  lot {}: {} from hub {}, {} left, {} until unix time {}",
+                    lot.id,
+                    lot.amount,
+                    lot.hub,
+                    lot.remaining,
+                    if lot.frozen { "frozen" } else { "released" },
+                    lot.release_at
+                );
+            }
+        }
+    }
     Ok(())
 }
 

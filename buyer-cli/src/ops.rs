@@ -29,7 +29,7 @@ pub enum OpsError {
     Chain(String),
 }
 
-fn chain(e: impl std::fmt::Display) -> OpsError {
+pub(crate) fn chain(e: impl std::fmt::Display) -> OpsError {
     OpsError::Chain(e.to_string())
 }
 
@@ -258,4 +258,40 @@ pub async fn devnet_faucet(
         return Err(OpsError::Chain("sending gas money reverted".into()));
     }
     Ok(())
+}
+
+/// Moves a devnet's clock `seconds` ahead and mines a block there (anvil
+/// only): votes, timelocks, deadlines and unbonding all run on chain time.
+/// Returns the new chain time.
+pub async fn devnet_advance(rpc_url: &str, d: &Deployment, seconds: u64) -> Result<u64, OpsError> {
+    if d.chain_id != DEVNET_CHAIN_ID {
+        return Err(OpsError::Invalid(format!(
+            "only a local devnet's clock can be moved (chain {DEVNET_CHAIN_ID}); this deployment is on chain {}",
+            d.chain_id
+        )));
+    }
+    let url = rpc_url
+        .parse()
+        .map_err(|e| OpsError::Invalid(format!("--chain-rpc {rpc_url:?}: {e}")))?;
+    let provider = ProviderBuilder::new().connect_http(url);
+    let node_chain = provider.get_chain_id().await.map_err(chain)?;
+    if node_chain != DEVNET_CHAIN_ID {
+        return Err(OpsError::Invalid(format!(
+            "{rpc_url} serves chain {node_chain}, not a devnet"
+        )));
+    }
+    let _: serde_json::Value = provider
+        .raw_request("evm_increaseTime".into(), (seconds,))
+        .await
+        .map_err(chain)?;
+    let _: serde_json::Value = provider
+        .raw_request("evm_mine".into(), ())
+        .await
+        .map_err(chain)?;
+    let block = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(chain)?
+        .ok_or_else(|| OpsError::Chain("no latest block".into()))?;
+    Ok(block.header.timestamp)
 }

@@ -120,6 +120,11 @@ pub struct MinersConfig {
     /// Assignments beyond k a job may use before it fails.
     #[serde(default = "default_reassignments")]
     pub max_reassignments: u32,
+    /// Seconds a miner may hold an assignment beyond the job's max duration
+    /// (image pull, input fetch, output upload) before it has timed out and
+    /// the replica goes to another miner.
+    #[serde(default = "default_assignment_grace")]
+    pub assignment_grace_secs: u64,
 }
 
 fn default_heartbeat() -> u64 {
@@ -131,6 +136,9 @@ fn default_timeout() -> u64 {
 fn default_reassignments() -> u32 {
     3
 }
+fn default_assignment_grace() -> u64 {
+    300
+}
 
 impl Default for MinersConfig {
     fn default() -> Self {
@@ -138,13 +146,18 @@ impl Default for MinersConfig {
             heartbeat_interval_ms: default_heartbeat(),
             timeout_ms: default_timeout(),
             max_reassignments: default_reassignments(),
+            assignment_grace_secs: default_assignment_grace(),
         }
     }
 }
 
 fn overrides_from_env() -> config::Map<String, String> {
     std::env::vars()
-        .filter(|(name, _)| name.starts_with("FOG_HUB_") && name != PASSWORD_VAR)
+        // FOG_HUB_URL is the `fog` CLI's (which hub to talk to), not a key of
+        // this file: a machine running both must not have it read as one.
+        .filter(|(name, _)| {
+            name.starts_with("FOG_HUB_") && name != PASSWORD_VAR && name != "FOG_HUB_URL"
+        })
         .collect()
 }
 

@@ -35,6 +35,9 @@ pub struct EngineConfig {
     pub miner_timeout: Duration,
     /// Assignments beyond `k` a job may use (reassignments) before it fails.
     pub max_reassignments: u32,
+    /// How long past the job's max duration a miner may hold an assignment
+    /// without a receipt before it has timed out.
+    pub assignment_grace: Duration,
     /// The hub's commission, in basis points, as the registry holds it.
     pub fee_bps: u16,
 }
@@ -625,6 +628,41 @@ impl Engine {
             .await?;
         }
         let unix = unix_now();
+        // Miners that hold a replica past its max duration plus the grace,
+        // heartbeats or not: timed out, the replica goes elsewhere.
+        let grace = self.config.assignment_grace.as_secs();
+        let overdue: Vec<(B256, String, Address)> = self
+            .jobs
+            .values()
+            .flat_map(|j| {
+                let limit = j.row.spec.maxDurationSecs.saturating_add(grace);
+                j.live()
+                    .filter(move |a| {
+                        u64::try_from(a.created_at)
+                            .unwrap_or(0)
+                            .saturating_add(limit)
+                            < unix
+                    })
+                    .map(|a| (a.job_id, a.id.clone(), a.miner))
+            })
+            .collect();
+        for (job_id, id, miner) in overdue {
+            let why = "timed out: no receipt within the job's max duration plus the hub's grace";
+            self.end_assignment(
+                job_id,
+                &id,
+                AssignmentState::TimedOut,
+                why,
+                Some(MinerOutcome::TimedOut),
+            )
+            .await?;
+            if let Some(s) = self.sessions.get(&miner) {
+                let _ = s.tx.send(HubMessage::Cancel {
+                    job_id,
+                    reason: why.to_owned(),
+                });
+            }
+        }
         let past_deadline: Vec<B256> = self
             .jobs
             .values()

@@ -26,6 +26,16 @@ enum Command {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// Every miner's record on this hub (completed, failed or disagreed,
+    /// dropped, timed out) and the reputation the scheduler gives it.
+    Miners {
+        /// The hub's TOML configuration (its database is read).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn password(file: Option<&Path>) -> anyhow::Result<String> {
@@ -77,6 +87,59 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(fog_hub::service::serve(cfg, signer, shutdown_signal()))?;
         }
+        Command::Miners { config, json } => {
+            let cfg = HubConfig::load(&config).with_context(|| format!("{}", config.display()))?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let records = runtime.block_on(async {
+                let store = fog_hub::store::Store::open(&cfg.database_url).await?;
+                store.miner_records().await
+            })?;
+            print_miners(&records, json)?;
+        }
+    }
+    Ok(())
+}
+
+/// The operator's view of the miners' records (a command's output: stdout).
+#[allow(clippy::print_stdout)]
+fn print_miners(
+    records: &[(fog_protocol::Address, fog_hub::store::MinerRecord, i64)],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let rows: Vec<_> = records
+            .iter()
+            .map(|(miner, r, last)| {
+                serde_json::json!({
+                    "miner": miner,
+                    "completed": r.completed,
+                    "failed": r.failed,
+                    "dropped": r.dropped,
+                    "timedOut": r.timed_out,
+                    "reputation": r.reputation(),
+                    "lastOutcomeAt": last,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if records.is_empty() {
+        println!("no miner has an outcome on record yet");
+        return Ok(());
+    }
+    println!(
+        "miner                                       completed failed dropped timed-out reputation"
+    );
+    for (miner, r, _) in records {
+        println!(
+            "{miner} {:>9} {:>6} {:>7} {:>9} {:>10.3}",
+            r.completed,
+            r.failed,
+            r.dropped,
+            r.timed_out,
+            r.reputation()
+        );
     }
     Ok(())
 }

@@ -119,6 +119,7 @@ pub async fn serve(
         EngineConfig {
             miner_timeout: Duration::from_millis(config.miners.timeout_ms),
             max_reassignments: config.miners.max_reassignments,
+            assignment_grace: Duration::from_secs(config.miners.assignment_grace_secs),
             fee_bps,
         },
         metrics.clone(),

@@ -66,7 +66,12 @@ impl Settler {
         metrics: Metrics,
     ) -> Self {
         let payer = key.address();
+        // Nonces come from the node's pending count at each send, never from
+        // a local cache: a send that failed, or a transaction a restarted
+        // node lost, must not leave a gap that stalls every later settlement.
+        // One settlement is in flight at a time, so the count is exact.
         let sender = ProviderBuilder::new()
+            .with_simple_nonce_management()
             .wallet(EthereumWallet::from(key))
             .connect_http(rpc_url)
             .erased();

@@ -100,6 +100,7 @@ string_enum!(
         Finished = "finished",
         Failed = "failed",
         Lost = "lost",
+        TimedOut = "timed_out",
         Cancelled = "cancelled",
     }
 );
@@ -172,15 +173,19 @@ pub struct LogRow {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MinerRecord {
     pub completed: u64,
+    /// Failed runs, and receipts that disagreed with the quorum.
     pub failed: u64,
+    /// Went away (disconnected, crashed) with a job.
     pub dropped: u64,
+    /// Held a job past its max duration plus the hub's grace.
+    pub timed_out: u64,
 }
 
 impl MinerRecord {
     /// Laplace-smoothed share of good outcomes: a new miner starts at 0.5,
     /// and one bad outcome does not sink a long good record.
     pub fn reputation(&self) -> f64 {
-        let bad = self.failed + self.dropped;
+        let bad = self.failed + self.dropped + self.timed_out;
         (self.completed as f64 + 1.0) / ((self.completed + bad) as f64 + 2.0)
     }
 }
@@ -191,6 +196,7 @@ pub enum MinerOutcome {
     Completed,
     Failed,
     Dropped,
+    TimedOut,
 }
 
 /// The hub's database.
@@ -556,6 +562,7 @@ impl Store {
             MinerOutcome::Completed => "completed",
             MinerOutcome::Failed => "failed",
             MinerOutcome::Dropped => "dropped",
+            MinerOutcome::TimedOut => "timed_out",
         };
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO miners (address, {column}, last_seen) VALUES ($1, 1, $2)
@@ -570,19 +577,47 @@ impl Store {
 
     /// A miner's record (zeros for a miner never seen).
     pub async fn miner_record(&self, miner: Address) -> Result<MinerRecord, StoreError> {
-        let row = sqlx::query("SELECT completed, failed, dropped FROM miners WHERE address = $1")
-            .bind(hex_addr(miner))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT completed, failed, dropped, timed_out FROM miners WHERE address = $1",
+        )
+        .bind(hex_addr(miner))
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match row {
             None => MinerRecord::default(),
-            Some(r) => MinerRecord {
-                completed: u64::try_from(r.try_get::<i64, _>("completed")?).unwrap_or(0),
-                failed: u64::try_from(r.try_get::<i64, _>("failed")?).unwrap_or(0),
-                dropped: u64::try_from(r.try_get::<i64, _>("dropped")?).unwrap_or(0),
-            },
+            Some(r) => record_of(&r)?,
         })
     }
+
+    /// Every miner the hub has a record of, with its last outcome's time.
+    pub async fn miner_records(&self) -> Result<Vec<(Address, MinerRecord, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT address, completed, failed, dropped, timed_out, last_seen FROM miners ORDER BY address",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse("miner address", &r.try_get::<String, _>("address")?)?,
+                    record_of(r)?,
+                    r.try_get::<i64, _>("last_seen")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+fn record_of(r: &sqlx::sqlite::SqliteRow) -> Result<MinerRecord, StoreError> {
+    let count = |column: &str| -> Result<u64, StoreError> {
+        Ok(u64::try_from(r.try_get::<i64, _>(column)?).unwrap_or(0))
+    };
+    Ok(MinerRecord {
+        completed: count("completed")?,
+        failed: count("failed")?,
+        dropped: count("dropped")?,
+        timed_out: count("timed_out")?,
+    })
 }
 
 const JOB_COLUMNS: &str = "job_id, buyer, spec_hash, spec_json, signature, state, error, output_hash, seq, created_at, updated_at, settlement, settle_tx, settle_error";

@@ -79,6 +79,15 @@ pub struct ChainConfig {
     /// Pin the hub's on-chain address; otherwise any hub active in the registry.
     #[serde(default)]
     pub hub: Option<fog_protocol::Address>,
+    /// Seconds after returning a receipt that `fog-miner run` settles a
+    /// single-replica job itself if the hub has not (0: never; the miner's
+    /// key pays the gas).
+    #[serde(default = "default_self_settle_after")]
+    pub self_settle_after_secs: u64,
+}
+
+fn default_self_settle_after() -> u64 {
+    600
 }
 
 fn default_work_dir() -> PathBuf {

@@ -360,6 +360,7 @@ async fn run_agent(
         .clean_leftovers()
         .await
         .context("removing jobs an earlier run left behind")?;
+    let settle_key = key.clone();
     let runner = std::sync::Arc::new(Runner::new(executor, policy, key, deployment.domain()));
     tracing::info!(miner = %runner.address(), hub = %hub_url, "fog-miner starting");
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -376,6 +377,16 @@ async fn run_agent(
         }
         stop.cancel();
     });
+    if chain.self_settle_after_secs > 0 {
+        tokio::spawn(fog_miner::settle::watch(
+            cfg.work_dir.clone(),
+            deployment.clone(),
+            chain.rpc_url.clone(),
+            settle_key,
+            std::time::Duration::from_secs(chain.self_settle_after_secs),
+            shutdown.clone(),
+        ));
+    }
     agent::run(
         runner,
         AgentConfig {

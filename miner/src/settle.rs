@@ -6,8 +6,14 @@
 //!
 //! A job with k > 1 replicas settles only on k agreeing receipts; a miner
 //! holds just its own, so it can settle by itself only single-replica jobs.
+//!
+//! `fog-miner run` also does it unasked ([`watch`]): a kept receipt whose job
+//! the chain still shows open after the configured window is settled by the
+//! miner; a receipt whose job is over (settled, refunded, past its deadline)
+//! is moved to `receipts/done/`, where it stays as the miner's own record.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use alloy::network::EthereumWallet;
 use alloy::providers::{Provider, ProviderBuilder};
@@ -132,4 +138,138 @@ pub async fn settle(
         )));
     }
     Ok(receipt.transaction_hash)
+}
+
+/// What [`settle_if_due`] did with one kept receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still inside the hub's window (or waiting for peers): left alone.
+    Waiting,
+    /// Settled by this miner, in this transaction.
+    Settled(B256),
+    /// The job is over on chain; the receipt was moved to `receipts/done/`.
+    Done(String),
+}
+
+/// Kept receipts of jobs not yet known to be over, oldest first.
+pub fn kept_receipts(work_dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let Ok(entries) = std::fs::read_dir(work_dir.join("receipts")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| {
+            let at = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+            Some((p, at))
+        })
+        .collect();
+    found.sort_by_key(|(_, at)| *at);
+    found
+}
+
+fn retire(path: &Path, why: String) -> Result<Outcome, SettleError> {
+    let file_err = |reason: String| SettleError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let dir = path
+        .parent()
+        .ok_or_else(|| file_err("no parent directory".into()))?
+        .join("done");
+    std::fs::create_dir_all(&dir).map_err(|e| file_err(e.to_string()))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| file_err("no file name".into()))?;
+    std::fs::rename(path, dir.join(name)).map_err(|e| file_err(e.to_string()))?;
+    Ok(Outcome::Done(why))
+}
+
+/// Looks at one kept receipt: retires it when its job is over on chain,
+/// settles it when the hub has let `window` pass, waits otherwise.
+pub async fn settle_if_due(
+    path: &Path,
+    kept_at: std::time::SystemTime,
+    window: Duration,
+    deployment: &Deployment,
+    rpc_url: &str,
+    key: &PrivateKeySigner,
+) -> Result<Outcome, SettleError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SettleError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let kept: KeptReceipt = serde_json::from_str(&text).map_err(|e| SettleError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let job = kept.receipt.payload.jobId;
+    let url = rpc_url
+        .parse()
+        .map_err(|e| SettleError::Chain(format!("rpc url {rpc_url:?}: {e}")))?;
+    let provider = ProviderBuilder::new().connect_http(url);
+    let state = JobEscrow::new(deployment.escrow, &provider)
+        .getJob(job)
+        .call()
+        .await
+        .map_err(|e| SettleError::Chain(e.to_string()))?;
+    let now = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(|e| SettleError::Chain(e.to_string()))?
+        .map_or(0, |b| b.header.timestamp);
+    match EscrowStatus::from_code(state.status) {
+        EscrowStatus::Settled => return retire(path, format!("job {job} is settled")),
+        EscrowStatus::Refunded => return retire(path, format!("job {job} was refunded")),
+        EscrowStatus::None => return retire(path, format!("no escrow exists for job {job}")),
+        EscrowStatus::Open if now > state.deadline.to::<u64>() => {
+            return retire(
+                path,
+                format!("job {job}'s deadline passed unsettled: it can only be refunded"),
+            );
+        }
+        EscrowStatus::Open => {}
+    }
+    let age = kept_at.elapsed().unwrap_or_default();
+    if kept.replicas > 1 || age < window {
+        return Ok(Outcome::Waiting);
+    }
+    settle(&kept, deployment, rpc_url, key.clone())
+        .await
+        .map(Outcome::Settled)
+}
+
+/// Until `shutdown`: every so often, settles this miner's receipts that the
+/// hub left unsettled for `window`, and retires those whose jobs are over.
+pub async fn watch(
+    work_dir: PathBuf,
+    deployment: Deployment,
+    rpc_url: String,
+    key: PrivateKeySigner,
+    window: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let every = (window / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        for (path, kept_at) in kept_receipts(&work_dir) {
+            match settle_if_due(&path, kept_at, window, &deployment, &rpc_url, &key).await {
+                Ok(Outcome::Waiting) => {}
+                Ok(Outcome::Settled(tx)) => {
+                    tracing::info!(receipt = %path.display(), %tx, "the hub did not settle in time: settled it ourselves");
+                    let _ = retire(&path, String::new());
+                }
+                Ok(Outcome::Done(why)) => {
+                    tracing::debug!(receipt = %path.display(), why, "receipt retired");
+                }
+                Err(e) => {
+                    tracing::warn!(receipt = %path.display(), error = %e, "self-settlement will be retried");
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
 }

@@ -35,18 +35,40 @@ pub struct Devnet {
     pub deployment: Deployment,
     /// anvil's funded development keys; key 0 deployed and holds the supply.
     pub keys: Vec<PrivateKeySigner>,
+    /// Where anvil keeps its state across restarts (`--state`), if it does.
+    state: Option<std::path::PathBuf>,
+}
+
+fn spawn_anvil(
+    port: Option<u16>,
+    state: Option<&std::path::Path>,
+) -> anyhow::Result<AnvilInstance> {
+    let path = anvil_path();
+    ensure!(
+        path.is_file(),
+        "anvil not found at {}: run `make setup`",
+        path.display()
+    );
+    let mut anvil = Anvil::at(path);
+    if let Some(port) = port {
+        anvil = anvil.port(port);
+    }
+    if let Some(state) = state {
+        anvil = anvil.arg("--state").arg(state);
+    }
+    anvil.try_spawn().context("starting anvil")
 }
 
 impl Devnet {
     /// Starts anvil and deploys the contracts with devnet parameters.
     pub async fn start() -> anyhow::Result<Self> {
-        let path = anvil_path();
-        ensure!(
-            path.is_file(),
-            "anvil not found at {}: run `make setup`",
-            path.display()
-        );
-        let anvil = Anvil::at(path).try_spawn().context("starting anvil")?;
+        Self::start_with_state(None).await
+    }
+
+    /// Like [`Devnet::start`]; with `state`, anvil writes its state there when
+    /// it stops and reads it back when [`Devnet::resume_anvil`] starts it again.
+    pub async fn start_with_state(state: Option<std::path::PathBuf>) -> anyhow::Result<Self> {
+        let anvil = spawn_anvil(None, state.as_deref())?;
         let keys: Vec<PrivateKeySigner> = anvil
             .keys()
             .iter()
@@ -66,7 +88,53 @@ impl Devnet {
             anvil,
             deployment,
             keys,
+            state,
         })
+    }
+
+    /// Stops anvil cleanly (SIGTERM: it writes its `--state`); the chain is
+    /// down until [`Devnet::resume_anvil`].
+    pub fn stop_anvil(&mut self) -> anyhow::Result<()> {
+        let state = self
+            .state
+            .as_ref()
+            .context("this devnet keeps no state: start it with start_with_state")?;
+        let pid = self.anvil.child().id();
+        let stopped = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .context("running kill")?;
+        ensure!(stopped.success(), "kill -TERM {pid} failed");
+        self.anvil
+            .child_mut()
+            .wait()
+            .context("waiting for anvil to stop")?;
+        ensure!(
+            state.is_file(),
+            "anvil wrote no state to {}",
+            state.display()
+        );
+        Ok(())
+    }
+
+    /// Starts anvil again on the same port from the state it wrote when stopped.
+    pub fn resume_anvil(&mut self) -> anyhow::Result<()> {
+        let state = self
+            .state
+            .clone()
+            .context("this devnet keeps no state: start it with start_with_state")?;
+        self.anvil = spawn_anvil(Some(self.anvil.port()), Some(&state))?;
+        Ok(())
+    }
+
+    /// Sends a JSON-RPC request to anvil (e.g. `evm_setAutomine`, `evm_mine`).
+    pub async fn rpc(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let provider = self.provider(self.treasury_key());
+        Ok(provider.raw_request(method.into(), params).await?)
     }
 
     /// A provider that signs with `key`.

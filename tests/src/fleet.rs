@@ -177,8 +177,15 @@ impl Fleet {
     /// Starts anvil, deploys, registers a hub (fee 5%) and starts `fog-hub`.
     /// `tweak` may add lines to the hub's TOML.
     pub async fn start(hub_extra: &str) -> anyhow::Result<Self> {
-        let devnet = Devnet::start().await?;
+        Self::start_with(hub_extra, false).await
+    }
+
+    /// Like [`Fleet::start`]; with `keep_chain_state`, anvil keeps its state
+    /// in the fleet's directory so `devnet.stop_anvil` and `resume_anvil` can take it down and back.
+    pub async fn start_with(hub_extra: &str, keep_chain_state: bool) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("fog-fleet").tempdir()?;
+        let state = keep_chain_state.then(|| dir.path().join("chain-state.json"));
+        let devnet = Devnet::start_with_state(state).await?;
         let deployment = dir.path().join("deployment.json");
         devnet.deployment.save(&deployment)?;
         let (signer, signer_keystore) = keystore(&dir.path().join("hub"), "signer.json")?;
@@ -310,6 +317,17 @@ impl Fleet {
         cpu_millicores: u64,
         extra: &str,
     ) -> anyhow::Result<Miner> {
+        self.start_miner_with(name, cpu_millicores, extra, "")
+    }
+
+    /// Like [`Fleet::start_miner`], with `chain_extra` added to its `[chain]` section.
+    pub fn start_miner_with(
+        &self,
+        name: &str,
+        cpu_millicores: u64,
+        extra: &str,
+        chain_extra: &str,
+    ) -> anyhow::Result<Miner> {
         let dir = self.dir.path().join(name);
         let (key, keystore) = keystore(&dir, "key.json")?;
         let config = dir.join("miner.toml");
@@ -322,7 +340,7 @@ impl Fleet {
                  {extra}\n\
                  [offer]\ncpu_millicores = {cpu_millicores}\nmemory_bytes = {mem}\ndisk_bytes = {disk}\nregion = \"test\"\n\
                  [price]\nper_core_hour = \"0.001\"\n\
-                 [chain]\ndeployment = \"{deployment}\"\nrpc_url = \"{rpc}\"\nhub = \"{hub}\"\n",
+                 [chain]\ndeployment = \"{deployment}\"\nrpc_url = \"{rpc}\"\nhub = \"{hub}\"\n{chain_extra}\n",
                 keystore = keystore.display(),
                 hub_url = self.hub_url,
                 work = dir.join("work").display(),

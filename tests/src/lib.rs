@@ -3,6 +3,7 @@
 
 pub mod devnet;
 pub mod fleet;
+pub mod handminer;
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use fog_protocol::output::sha256;
 use fog_protocol::{Address, SignedReceipt};
 use fog_tests::fleet::Fleet;
+use fog_tests::handminer;
 use serde_json::json;
 
 fn receipts(status: &serde_json::Value) -> Vec<SignedReceipt> {
@@ -217,86 +218,6 @@ async fn a_hub_killed_mid_job_restarts_and_the_job_completes_without_reassignmen
     assert_eq!(sha256(&archive), receipts(&done)[0].payload.outputHash);
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws_send(ws: &mut Ws, msg: fog_protocol::wire::MinerMessage) {
-    use futures_util::SinkExt;
-    let frame = fog_protocol::wire::Envelope::new(msg).encode().unwrap();
-    ws.send(tokio_tungstenite::tungstenite::Message::Text(frame.into()))
-        .await
-        .unwrap();
-}
-
-/// A hand-driven miner session: hello, signed challenge, an offer of
-/// `cpu_millicores` (and plenty of memory and disk), welcome.
-async fn log_in(
-    fleet: &Fleet,
-    key: &fog_protocol::PrivateKeySigner,
-    cpu_millicores: u64,
-) -> (Ws, String) {
-    use alloy::signers::SignerSync;
-    use fog_protocol::wire::{HubMessage, MinerMessage, Offer, PriceRate, login_message};
-    use fog_protocol::{Resources, U256};
-    let ws_url = format!("{}/v1/miner/ws", fleet.hub_url.replace("http://", "ws://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws_send(
-        &mut ws,
-        MinerMessage::Hello {
-            miner: key.address(),
-            agent: "hand-driven".into(),
-        },
-    )
-    .await;
-    let HubMessage::Challenge {
-        hub,
-        chain_id,
-        nonce,
-    } = ws_recv(&mut ws).await
-    else {
-        panic!("no challenge")
-    };
-    let signature = key
-        .sign_message_sync(login_message(hub, chain_id, nonce).as_bytes())
-        .unwrap();
-    ws_send(&mut ws, MinerMessage::Login { signature }).await;
-    let offer = Offer {
-        capacity: Resources {
-            cpuMillicores: cpu_millicores,
-            memoryBytes: 8 << 30,
-            diskBytes: 8 << 30,
-            gpuCount: 0,
-        },
-        rate: PriceRate {
-            per_core_hour: U256::ZERO,
-            per_gib_hour: U256::ZERO,
-        },
-        region: String::new(),
-        labels: vec![],
-        allows_network: false,
-        available_until: None,
-    };
-    ws_send(&mut ws, MinerMessage::Offer { offer }).await;
-    let HubMessage::Welcome { session, .. } = ws_recv(&mut ws).await else {
-        panic!("no welcome")
-    };
-    (ws, session)
-}
-
-async fn ws_recv(ws: &mut Ws) -> fog_protocol::wire::HubMessage {
-    use futures_util::StreamExt;
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
-            return fog_protocol::wire::decode(&t).unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it() {
     use alloy::signers::SignerSync;
@@ -316,7 +237,7 @@ async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it(
     // A rogue miner logs in properly, with an offer too small for any job.
     let rogue = PrivateKeySigner::random();
     let ws_url = format!("{}/v1/miner/ws", fleet.hub_url.replace("http://", "ws://"));
-    let (mut ws, session) = log_in(&fleet, &rogue, 1).await;
+    let (mut ws, session) = handminer::log_in(&fleet, &rogue, 1).await.unwrap();
     let hub = fleet.hub;
 
     // Its receipt for the honest miner's job is refused, and the session goes on.
@@ -329,21 +250,22 @@ async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it(
         ..Default::default()
     };
     let receipt = fog_protocol::SignedReceipt::sign(receipt, &rogue, &domain).unwrap();
-    ws_send(
+    handminer::send(
         &mut ws,
         MinerMessage::Finished {
             receipt,
             output_size: 1,
         },
     )
-    .await;
-    match ws_recv(&mut ws).await {
+    .await
+    .unwrap();
+    match handminer::recv(&mut ws).await.unwrap() {
         HubMessage::Error { message } => {
             assert!(message.contains("is not assigned to you"), "{message}")
         }
         other => panic!("{other:?}"),
     }
-    ws_send(
+    handminer::send(
         &mut ws,
         MinerMessage::Heartbeat {
             seq: 1,
@@ -351,7 +273,8 @@ async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it(
             running: vec![],
         },
     )
-    .await;
+    .await
+    .unwrap();
 
     // Nor may it upload an output for it, or fetch blobs it has no job for.
     let http = reqwest::Client::new();
@@ -387,27 +310,30 @@ async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it(
 
     // A login signed by another key is refused and the connection closed.
     let (mut ws2, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws_send(
+    handminer::send(
         &mut ws2,
         MinerMessage::Hello {
             miner: honest.address,
             agent: "impostor".into(),
         },
     )
-    .await;
+    .await
+    .unwrap();
     let HubMessage::Challenge {
         hub,
         chain_id,
         nonce,
-    } = ws_recv(&mut ws2).await
+    } = handminer::recv(&mut ws2).await.unwrap()
     else {
         panic!()
     };
     let forged = rogue
         .sign_message_sync(login_message(hub, chain_id, nonce).as_bytes())
         .unwrap();
-    ws_send(&mut ws2, MinerMessage::Login { signature: forged }).await;
-    match ws_recv(&mut ws2).await {
+    handminer::send(&mut ws2, MinerMessage::Login { signature: forged })
+        .await
+        .unwrap();
+    match handminer::recv(&mut ws2).await.unwrap() {
         HubMessage::Error { message } => assert!(
             message.contains(&format!("not {}", honest.address)),
             "{message}"
@@ -744,21 +670,23 @@ async fn the_hub_caps_the_logs_it_stores_from_a_flooding_miner() {
     use fog_protocol::wire::{HubMessage, LogStream, MinerMessage};
     let mut fleet = Fleet::start("").await.unwrap();
     let flooder = fog_protocol::PrivateKeySigner::random();
-    let (mut ws, _) = log_in(&fleet, &flooder, 4_000).await;
+    let (mut ws, _) = handminer::log_in(&fleet, &flooder, 4_000).await.unwrap();
     let mut buyer = fleet.buyer().await.unwrap();
     buyer.login().await.unwrap();
     let domain = fleet.devnet.deployment.domain();
     let spec = fleet.spec("true", 1);
     let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
     assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
-    let HubMessage::Assign { assignment, .. } = ws_recv(&mut ws).await else {
+    let HubMessage::Assign { assignment, .. } = handminer::recv(&mut ws).await.unwrap() else {
         panic!("no assignment")
     };
     assert_eq!(assignment.payload.jobId, job);
-    ws_send(&mut ws, MinerMessage::Accepted { job_id: job }).await;
+    handminer::send(&mut ws, MinerMessage::Accepted { job_id: job })
+        .await
+        .unwrap();
     let chunk = "x".repeat(1 << 20);
     for _ in 0..5 {
-        ws_send(
+        handminer::send(
             &mut ws,
             MinerMessage::Log {
                 job_id: job,
@@ -766,10 +694,11 @@ async fn the_hub_caps_the_logs_it_stores_from_a_flooding_miner() {
                 data: chunk.clone(),
             },
         )
-        .await;
+        .await
+        .unwrap();
     }
     // The frames are in order: once this heartbeat is through, so are the logs.
-    ws_send(
+    handminer::send(
         &mut ws,
         MinerMessage::Heartbeat {
             seq: 1,
@@ -777,7 +706,8 @@ async fn the_hub_caps_the_logs_it_stores_from_a_flooding_miner() {
             running: vec![job],
         },
     )
-    .await;
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (code, body) = buyer
         .get_bytes(&format!("/v1/jobs/{job}/logs"))
@@ -861,4 +791,56 @@ async fn a_miner_settles_its_own_receipt_when_the_hub_does_not() {
         String::from_utf8_lossy(&unknown.stderr).contains("returned no receipt"),
         "{unknown:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_settles_by_itself_once_the_hub_lets_its_window_pass() {
+    let mut fleet = Fleet::start("[settlement]\nenabled = false\n")
+        .await
+        .unwrap();
+    let miner = fleet
+        .start_miner_with("miner-a", 2_000, "", "self_settle_after_secs = 2")
+        .unwrap();
+    fleet
+        .devnet
+        .send_eth(
+            miner.address,
+            fog_protocol::U256::from(10u64).pow(fog_protocol::U256::from(18u64)),
+        )
+        .await
+        .unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("echo unasked > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "completed");
+    let charged = receipts(&done)[0].payload.amountCharged;
+
+    // Nobody runs `fog-miner settle`: the agent does it after 2 s.
+    let work = miner.config.parent().unwrap().join("work");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fleet.devnet.balance(miner.address).await.unwrap() != charged {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not settled by the miner:\n{}",
+            miner.proc.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        miner.proc.log().contains("settled it ourselves"),
+        "{}",
+        miner.proc.log()
+    );
+    // Its receipt is retired, kept as the miner's record.
+    let kept = work.join("receipts/done").join(format!("{job}.json"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !kept.is_file() {
+        assert!(std::time::Instant::now() < deadline, "{kept:?} missing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!work.join("receipts").join(format!("{job}.json")).exists());
 }
