@@ -454,3 +454,160 @@ async fn an_operator_registers_runs_and_exits_a_hub_from_the_cli() {
     let again = op.fog(&["hub", "exit", &hub]);
     assert!(text(&again).contains("WrongState"), "{}", text(&again));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dao_commands_refuse_what_the_governor_would_and_say_why() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let dir = fleet.dir.path().join("dao");
+    std::fs::create_dir_all(&dir).unwrap();
+    let member = |name: &str| {
+        let keystore = dir
+            .join(format!("{name}.json"))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let created = Command::new(fog_tests::binary("fog").unwrap())
+            .args(["key", "new", "--keystore", &keystore])
+            .env("FOG_KEY_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(created.status.success(), "{}", text(&created));
+        Buyer {
+            args: vec![
+                "--keystore".into(),
+                keystore,
+                "--deployment".into(),
+                fleet.deployment.to_str().unwrap().into(),
+                "--chain-rpc".into(),
+                fleet.devnet.anvil.endpoint(),
+            ],
+        }
+    };
+    let (carol, dave) = (member("carol"), member("dave"));
+    for (who, amount) in [(&carol, "100000000"), (&dave, "1000")] {
+        let out = who.fog(&["devnet", "faucet", "--amount", amount]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let hub = fleet.hub.to_string();
+
+    // Evidence must be a settled job of that hub.
+    let unknown = fog_protocol::B256::repeat_byte(0x42).to_string();
+    let out = carol.fog(&["dao", "propose-blacklist", &hub, "--evidence", &unknown]);
+    assert!(
+        text(&out).contains("no escrow was ever opened"),
+        "{}",
+        text(&out)
+    );
+    let open_job = fleet
+        .open_escrow(&buyer, &fleet.spec("true", 1))
+        .await
+        .unwrap()
+        .to_string();
+    let out = carol.fog(&["dao", "propose-blacklist", &hub, "--evidence", &open_job]);
+    assert!(
+        text(&out).contains("the job is open, so no receipt of it is on chain"),
+        "{}",
+        text(&out)
+    );
+    let stranger = fog_protocol::Address::repeat_byte(0x77).to_string();
+    let out = carol.fog(&[
+        "dao",
+        "propose-blacklist",
+        &stranger,
+        "--evidence",
+        &open_job,
+    ]);
+    assert!(text(&out).contains("not registered"), "{}", text(&out));
+
+    // A proposal whose evidence is on chain: run one job to settlement.
+    let _miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    let spec = fleet.spec("echo evidence > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    let settled = buyer
+        .wait_settled(job, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(settled["settlement"]["state"], "settled", "{settled}");
+    let job = job.to_string();
+
+    // Votes come from delegation: carol delegates, dave does not.
+    let out = carol.fog(&["dao", "delegate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = carol.fog(&["devnet", "advance", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = carol.fog(&[
+        "dao",
+        "propose-blacklist",
+        &hub,
+        "--evidence",
+        &job,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let proposal = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proposal = proposal
+        .parse::<U256>()
+        .map(|id| id.to_string())
+        .unwrap_or(proposal);
+
+    let out = carol.fog(&["dao", "vote", &proposal, "--support", "for"]);
+    assert!(text(&out).contains("opens at unix time"), "{}", text(&out));
+    let out = carol.fog(&["dao", "queue", &proposal]);
+    assert!(text(&out).contains("the vote ends at"), "{}", text(&out));
+    let out = carol.fog(&["dao", "vote", &proposal, "--support", "maybe"]);
+    assert!(
+        text(&out).contains("invalid value 'maybe'"),
+        "{}",
+        text(&out)
+    );
+    let out = carol.fog(&["dao", "vote", "12345", "--support", "for"]);
+    assert!(text(&out).contains("no proposal 12345"), "{}", text(&out));
+
+    carol.fog(&["devnet", "advance", "61"]);
+    let out = dave.fog(&["dao", "vote", &proposal, "--support", "against"]);
+    assert!(
+        text(&out).contains("had no votes when proposal"),
+        "{}",
+        text(&out)
+    );
+    // carol abstains: she takes part, but nobody is for it.
+    let out = carol.fog(&["dao", "vote", &proposal, "--support", "abstain"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = carol.fog(&["dao", "vote", &proposal, "--support", "for"]);
+    assert!(text(&out).contains("has already voted"), "{}", text(&out));
+    let out = carol.fog(&["dao", "execute", &proposal]);
+    assert!(
+        text(&out).contains("only a queued proposal can be executed"),
+        "{}",
+        text(&out)
+    );
+
+    carol.fog(&["devnet", "advance", "301"]);
+    let out = carol.fog(&["dao", "queue", &proposal]);
+    assert!(text(&out).contains("was defeated"), "{}", text(&out));
+    let out = carol.fog(&["dao", "status", &proposal, "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["proposals"][0]["state"], "defeated", "{status}");
+    assert_eq!(
+        status["proposals"][0]["blacklist"]["hub"]
+            .as_str()
+            .unwrap()
+            .parse::<fog_protocol::Address>()
+            .unwrap(),
+        fleet.hub
+    );
+    // Nothing happened to the hub.
+    let out = carol.fog(&["hub", "status", &hub, "--json"]);
+    let hub_status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hub_status["state"], "active", "{hub_status}");
+    let out = carol.fog(&["dao", "treasury", "--json"]);
+    let treasury: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(treasury["lots"].as_array().unwrap().len(), 0, "{treasury}");
+}

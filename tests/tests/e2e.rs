@@ -401,17 +401,28 @@ async fn settlement_is_retried_and_completes_after_the_chain_restarts() {
     let mut buyer = fleet.buyer().await.unwrap();
     buyer.login().await.unwrap();
     let domain = fleet.devnet.deployment.domain();
-    let spec = fleet.spec("sleep 2; echo survived > /fog/out/x", 1);
+    fleet.wait_for_miners(1).await.unwrap();
+    let spec = fleet.spec("sleep 3; echo survived > /fog/out/x", 1);
     let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
     assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
     let before = fleet.devnet.balance(buyer.address()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+        if status["assignments"][0]["state"] == "running" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The chain goes away while the job runs, and the job completes without it.
     fleet.devnet.stop_anvil().unwrap();
     let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
     assert_eq!(done["state"], "completed", "{done}");
-    // Settlement attempts fail meanwhile, and are retried.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Settlement attempts fail meanwhile (longer than the reads' own short
+    // retries absorb), and are retried with backoff.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
     assert_ne!(status["settlement"]["state"], "settled", "{status}");
     fleet.devnet.resume_anvil().unwrap();
@@ -440,4 +451,94 @@ async fn settlement_is_retried_and_completes_after_the_chain_restarts() {
     assert_eq!(fleet.devnet.balance(miner.address).await.unwrap(), charged);
     let after = fleet.devnet.balance(buyer.address()).await.unwrap();
     assert!(after > before, "the buyer got its change back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_that_sits_on_a_job_times_out_and_the_job_moves_on() {
+    let mut fleet = Fleet::start(
+        "[miners]\nheartbeat_interval_ms = 300\ntimeout_ms = 2500\nassignment_grace_secs = 1\n",
+    )
+    .await
+    .unwrap();
+    // A miner that accepts, heartbeats that it is running the job, and never finishes.
+    let sitter = fog_protocol::PrivateKeySigner::random();
+    let (mut ws, _) = handminer::log_in(&fleet, &sitter, 4_000).await.unwrap();
+    fleet.wait_for_miners(1).await.unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let mut spec = fleet.spec("echo done > /fog/out/x", 1);
+    spec.maxDurationSecs = 2;
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    let HubMessage::Assign { .. } = handminer::recv(&mut ws).await.unwrap() else {
+        panic!("no assignment")
+    };
+    handminer::send(&mut ws, MinerMessage::Accepted { job_id: job })
+        .await
+        .unwrap();
+
+    // Alive all along (heartbeats), but past 2 s + 1 s of grace it has timed out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut cancelled = false;
+    let mut seq = 0;
+    loop {
+        seq += 1;
+        handminer::send(
+            &mut ws,
+            MinerMessage::Heartbeat {
+                seq,
+                free: Default::default(),
+                running: if cancelled { vec![] } else { vec![job] },
+            },
+        )
+        .await
+        .unwrap();
+        if let Ok(Ok(HubMessage::Cancel { job_id, reason })) =
+            tokio::time::timeout(Duration::from_millis(300), handminer::recv(&mut ws)).await
+        {
+            assert_eq!(job_id, job);
+            assert!(reason.contains("timed out"), "{reason}");
+            cancelled = true;
+        }
+        let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+        if cancelled && status["assignments"][0]["state"] == "timed_out" {
+            assert_eq!(status["state"], "running", "queued again: {status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+    }
+
+    // An honest miner takes it over, and only it is paid.
+    let honest = fleet.start_miner("honest", 2_000, "").unwrap();
+    let done = buyer
+        .wait_settled(job, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done["state"], "completed", "{done}");
+    let provider = fleet.devnet.provider(fleet.devnet.treasury_key());
+    let paid = paid_by_settlement(&provider, fleet.devnet.deployment.escrow, job).await;
+    assert_eq!(
+        paid.keys().copied().collect::<Vec<_>>(),
+        vec![honest.address]
+    );
+
+    let out = std::process::Command::new(fog_tests::binary("fog-hub").unwrap())
+        .args(["miners", "--json", "--config"])
+        .arg(&fleet.hub_config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let sat = records
+        .iter()
+        .find(|r| r["miner"].as_str().unwrap().parse::<Address>().unwrap() == sitter.address())
+        .unwrap();
+    assert_eq!(sat["timedOut"], 1, "{sat}");
+    assert_eq!(sat["dropped"], 0, "it never went away: {sat}");
+    assert!(sat["reputation"].as_f64().unwrap() < 0.5, "{sat}");
 }
