@@ -6,7 +6,7 @@ SHELL := /bin/bash
 FORGE := contracts/tools/forge
 CARGO_FLAGS := --workspace --locked
 
-.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table bench-exec bench-hub test-deep test test-contracts test-rust demo clean
+.PHONY: all setup build lint fmt artifacts gas-snapshot gas-table bench-exec bench-hub bench-e2e test-deep test test-contracts test-rust demo clean
 
 all: build
 
@@ -40,6 +40,11 @@ test-contracts: setup
 	@mkdir -p .fog
 	FORGE_SNAPSHOT_CHECK=true $(FORGE) test 2>&1 | tee .fog/forge-test.log
 	cd contracts && node tools/artifacts.js --check
+
+## bench-e2e: a trivial job through fog CLI → hub → miner → Docker → receipt, against `docker run --rm` (docs/e2e.md)
+bench-e2e: setup
+	cargo build --locked --release --bins
+	target/release/e2e-bench
 
 ## test-deep: the long fuzz and invariant profile (20,000 fuzz runs, 1,024 x 256 invariant)
 test-deep: setup

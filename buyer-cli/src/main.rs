@@ -24,9 +24,15 @@ struct Cli {
     command: Command,
 }
 
-/// Where the buyer's key and the hub are (flags, else environment).
+/// Where the buyer's key and the hub are: flags, else environment, else
+/// the configuration file.
 #[derive(Debug, clap::Args)]
 struct Identity {
+    /// Configuration file (TOML: keystore, password_file, hub, deployment,
+    /// chain_rpc); default $XDG_CONFIG_HOME/fog/config.toml or
+    /// ~/.config/fog/config.toml when it exists.
+    #[arg(long, env = "FOG_CONFIG", global = true)]
+    config: Option<PathBuf>,
     /// The buyer's keystore (`fog key new`).
     #[arg(long, env = "FOG_KEYSTORE", global = true)]
     keystore: Option<PathBuf>,
@@ -45,6 +51,52 @@ struct Identity {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+}
+
+/// The configuration file: what flags and environment variables leave unset.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    keystore: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    hub: Option<String>,
+    deployment: Option<PathBuf>,
+    chain_rpc: Option<String>,
+}
+
+impl Identity {
+    /// Fills what flags and environment left unset from the configuration file.
+    fn with_file_defaults(mut self) -> anyhow::Result<Self> {
+        let path = match &self.config {
+            Some(path) => path.clone(),
+            None => match default_config_path() {
+                Some(path) if path.is_file() => path,
+                _ => return Ok(self),
+            },
+        };
+        let file: FileConfig = config::Config::builder()
+            .add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .with_context(|| format!("configuration file {}", path.display()))?;
+        // Relative paths in the file are relative to the file.
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        let resolve = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        self.keystore = self.keystore.or(file.keystore.map(resolve));
+        self.password_file = self.password_file.or(file.password_file.map(resolve));
+        self.deployment = self.deployment.or(file.deployment.map(resolve));
+        self.hub = self.hub.or(file.hub);
+        self.chain_rpc = self.chain_rpc.or(file.chain_rpc);
+        Ok(self)
+    }
+}
+
+fn default_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("fog/config.toml"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,12 +368,22 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Key { action, identity } => key_command(action, &identity),
-        Command::Hub { action, identity } => hub_command(action, &identity).await,
-        Command::Token { action, identity } => token_command(action, &identity).await,
-        Command::Dao { action, identity } => dao_command(action, &identity).await,
-        Command::Devnet { action, identity } => devnet_command(action, &identity).await,
-        Command::Job { action, identity } => job_command(action, &identity).await,
+        Command::Key { action, identity } => key_command(action, &identity.with_file_defaults()?),
+        Command::Hub { action, identity } => {
+            hub_command(action, &identity.with_file_defaults()?).await
+        }
+        Command::Token { action, identity } => {
+            token_command(action, &identity.with_file_defaults()?).await
+        }
+        Command::Dao { action, identity } => {
+            dao_command(action, &identity.with_file_defaults()?).await
+        }
+        Command::Devnet { action, identity } => {
+            devnet_command(action, &identity.with_file_defaults()?).await
+        }
+        Command::Job { action, identity } => {
+            job_command(action, &identity.with_file_defaults()?).await
+        }
         Command::Deploy {
             rpc_url,
             params,
@@ -462,7 +524,10 @@ async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<(
         JobAction::Refund { job } => {
             let ctx = chain_context(identity, hub_url, key).await?;
             let (amount, tx) = fog_cli::run::refund(&ctx, job).await?;
-            println!("refunded {amount} base units of job {job} in {tx}");
+            println!(
+                "refunded {} of job {job} in {tx}",
+                fog_cli::ops::fog(amount)
+            );
         }
         JobAction::Logs { job, follow } => {
             hub.login(&key).await?;
@@ -558,18 +623,44 @@ async fn run_command(
         wait: args.wait,
     };
     let mut ctx = chain_context(identity, hub_url, key).await?;
-    // Progress goes to stderr in every mode: stdout carries the report (text or --json).
+    // Progress goes to stderr in every mode (stdout carries the report, text
+    // or --json): a spinner on a terminal, one line per step otherwise.
+    let spinner = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} fog: {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
     let report = run(
         &mut ctx,
         &request,
-        |step| eprintln!("fog: {step}"),
+        |step| match &spinner {
+            Some(bar) => {
+                bar.println(format!("fog: {step}"));
+                bar.set_message(step.to_owned());
+            }
+            None => eprintln!("fog: {step}"),
+        },
         // stdout is for the report: the job's own output goes to stderr here.
         |_, data| {
             use std::io::Write as _;
-            let _ = std::io::stderr().write_all(data.as_bytes());
+            let write = || {
+                let _ = std::io::stderr().write_all(data.as_bytes());
+            };
+            match &spinner {
+                Some(bar) => bar.suspend(write),
+                None => write(),
+            }
         },
     )
-    .await?;
+    .await;
+    if let Some(bar) = &spinner {
+        bar.finish_and_clear();
+    }
+    let report = report?;
     if identity.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -589,12 +680,23 @@ async fn run_command(
                 v.output_hash
             );
             println!("unpacked into {}", v.out.display());
-            println!("settled in {}: of {} locked", v.settle_tx, report.locked);
+            println!(
+                "settled in {}: of {} locked",
+                v.settle_tx,
+                fog_cli::ops::fog(report.locked)
+            );
             for p in &v.miners {
-                println!("  miner {} was paid {}", p.miner, p.amount);
+                println!(
+                    "  miner {} was paid {}",
+                    p.miner,
+                    fog_cli::ops::fog(p.amount)
+                );
             }
-            println!("  the hub's commission: {}", v.hub_commission);
-            println!("  refunded to you: {}", v.refund);
+            println!(
+                "  the hub's commission: {}",
+                fog_cli::ops::fog(v.hub_commission)
+            );
+            println!("  refunded to you: {}", fog_cli::ops::fog(v.refund));
         }
     }
     Ok(())
@@ -719,7 +821,8 @@ async fn hub_command(action: HubAction, identity: &Identity) -> anyhow::Result<(
                 );
                 println!(
                     "  deposit {} (frozen), earnings {}",
-                    status.deposit, status.earnings
+                    fog_cli::ops::fog(status.deposit),
+                    fog_cli::ops::fog(status.earnings)
                 );
                 if status.exit_at > 0 {
                     println!("  deposit unlocks at unix time {}", status.exit_at);
@@ -733,7 +836,7 @@ async fn hub_command(action: HubAction, identity: &Identity) -> anyhow::Result<(
         } => {
             let amount = amount.map(|a| tokens("--amount", &a)).transpose()?;
             let (paid, tx) = ops::hub_withdraw(&provider, hub, to.unwrap_or(me), amount).await?;
-            println!("withdrew {paid} base units of earnings in {tx}");
+            println!("withdrew {} of earnings in {tx}", fog_cli::ops::fog(paid));
         }
         HubAction::Exit {
             wallet: hub,
@@ -765,13 +868,13 @@ async fn token_command(action: TokenAction, identity: &Identity) -> anyhow::Resu
                     serde_json::json!({ "address": who, "balance": balance })
                 );
             } else {
-                println!("{balance}");
+                println!("{}", ops::fog(balance));
             }
         }
         TokenAction::Transfer { to, amount } => {
             let amount = tokens("amount", &amount)?;
             let tx = ops::token_transfer(&provider, &d, to, amount).await?;
-            println!("sent {amount} base units to {to} in {tx}");
+            println!("sent {} to {to} in {tx}", fog_cli::ops::fog(amount));
         }
     }
     Ok(())
@@ -787,7 +890,10 @@ async fn devnet_command(action: DevnetAction, identity: &Identity) -> anyhow::Re
             };
             let amount = tokens("--amount", &amount)?;
             fog_cli::ops::devnet_faucet(rpc, &d, to, amount).await?;
-            println!("sent {amount} base units and 1 ether of gas money to {to}");
+            println!(
+                "sent {} and 1 ether of gas money to {to}",
+                fog_cli::ops::fog(amount)
+            );
         }
         DevnetAction::Advance { seconds } => {
             let now = fog_cli::ops::devnet_advance(rpc, &d, seconds).await?;
@@ -814,8 +920,8 @@ async fn dao_command(action: DaoAction, identity: &Identity) -> anyhow::Result<(
                 println!("{}", serde_json::json!({ "tx": tx, "member": m }));
             } else {
                 println!(
-                    "delegated your {} base units of votes to {to} in {tx}",
-                    m.balance
+                    "delegated your {} of votes to {to} in {tx}",
+                    fog_cli::ops::fog(m.balance)
                 );
             }
         }
@@ -848,8 +954,9 @@ async fn dao_command(action: DaoAction, identity: &Identity) -> anyhow::Result<(
                 println!("{}", serde_json::json!({ "tx": tx, "weight": weight }));
             } else {
                 println!(
-                    "voted {} on proposal {proposal} with {weight} votes in {tx}",
-                    serde_json::to_value(support)?.as_str().unwrap_or("?")
+                    "voted {} on proposal {proposal} with {} of votes in {tx}",
+                    serde_json::to_value(support)?.as_str().unwrap_or("?"),
+                    fog_cli::ops::fog(weight)
                 );
             }
         }
@@ -883,8 +990,10 @@ async fn dao_command(action: DaoAction, identity: &Identity) -> anyhow::Result<(
                 return Ok(());
             }
             println!(
-                "you: {} base units, {} votes (delegated to {}); chain time {now}",
-                m.balance, m.votes, m.delegate
+                "you: {}, {} of votes (delegated to {}); chain time {now}",
+                fog_cli::ops::fog(m.balance),
+                fog_cli::ops::fog(m.votes),
+                m.delegate
             );
             if list.is_empty() {
                 println!("no proposals yet");
@@ -900,11 +1009,11 @@ async fn dao_command(action: DaoAction, identity: &Identity) -> anyhow::Result<(
                 }
                 println!(
                     "  votes: {} for, {} against, {} abstain; quorum {}",
-                    p.votes_for,
-                    p.votes_against,
-                    p.votes_abstain,
+                    fog_cli::ops::fog(p.votes_for),
+                    fog_cli::ops::fog(p.votes_against),
+                    fog_cli::ops::fog(p.votes_abstain),
                     p.quorum
-                        .map_or("set when voting opens".to_owned(), |q| q.to_string())
+                        .map_or("set when voting opens".to_owned(), fog_cli::ops::fog)
                 );
                 println!("  voting {} → {}", p.vote_start, p.vote_end);
                 if p.eta > 0 {
@@ -920,15 +1029,17 @@ async fn dao_command(action: DaoAction, identity: &Identity) -> anyhow::Result<(
             }
             println!(
                 "treasury {}: holds {}, of which {} frozen or unspent in lots",
-                t.address, t.balance, t.locked_total
+                t.address,
+                fog_cli::ops::fog(t.balance),
+                fog_cli::ops::fog(t.locked_total)
             );
             for lot in t.lots {
                 println!(
                     "  lot {}: {} from hub {}, {} left, {} until unix time {}",
                     lot.id,
-                    lot.amount,
+                    fog_cli::ops::fog(lot.amount),
                     lot.hub,
-                    lot.remaining,
+                    fog_cli::ops::fog(lot.remaining),
                     if lot.frozen { "frozen" } else { "released" },
                     lot.release_at
                 );

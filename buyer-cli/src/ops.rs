@@ -52,6 +52,19 @@ fn refusal(what: &str, e: &alloy::contract::Error) -> OpsError {
     }
 }
 
+/// An amount of base units as whole tokens for people: `10000 FOG`,
+/// `0.000793650793650794 FOG` (18 decimals, trailing zeros dropped).
+pub fn fog(amount: U256) -> String {
+    let text =
+        alloy::primitives::utils::format_units(amount, 18).unwrap_or_else(|_| amount.to_string());
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text.as_str()
+    };
+    format!("{text} FOG")
+}
+
 /// A provider that signs with `key`.
 pub fn signing_provider(rpc_url: &str, key: PrivateKeySigner) -> Result<DynProvider, OpsError> {
     let url = rpc_url

@@ -255,7 +255,7 @@ pub async fn run(
     for (name, bytes) in files {
         ctx.hub.upload(&name, bytes).await?;
     }
-    ctx.hub.submit(job_id, &signed).await?;
+    submit_when_confirmed(ctx, job_id, &signed, spec.deadline, &mut progress).await?;
     let mut report = RunReport {
         job_id,
         spec_hash: spec.spec_hash(),
@@ -301,6 +301,40 @@ pub async fn run(
     progress("downloading and verifying the output");
     report.result = Some(fetch_verified(ctx, job_id, &req.out).await?);
     Ok(report)
+}
+
+/// Submits the signed spec; a hub that waits for confirmations (reorgs)
+/// answers 425 until the escrow is deep enough, and the submission is tried
+/// again with backoff while the escrow's deadline leaves room.
+async fn submit_when_confirmed(
+    ctx: &Context,
+    job_id: B256,
+    signed: &SignedJobSpec,
+    deadline: u64,
+    progress: &mut impl FnMut(&str),
+) -> Result<(), RunError> {
+    use backon::BackoffBuilder;
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(15))
+        .without_max_times()
+        .build();
+    let mut told = false;
+    loop {
+        match ctx.hub.submit(job_id, signed).await {
+            Err(ClientError::Refused {
+                status: 425,
+                message,
+            }) if now() < deadline => {
+                if !told {
+                    progress(&format!("waiting: {message}"));
+                    told = true;
+                }
+                tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(15))).await;
+            }
+            other => return other.map(|_| ()).map_err(RunError::from),
+        }
+    }
 }
 
 /// The settlement of a completed job, read from the chain: the settlement

@@ -93,7 +93,8 @@ as() {
   shift
   FOG_KEYSTORE="$demo/keys/$role.json" "$bin/fog" "$@"
 }
-balance() { tokens "$("$bin/fog" token balance "$1" --keystore "$demo/keys/buyer.json")"; }
+# A balance in base units (exact: the JSON carries them as hex).
+units() { "$bin/fog" token balance "$1" --keystore "$demo/keys/buyer.json" --json | json balance | python3 -c 'import sys; print(int(sys.stdin.read(), 0))'; }
 
 wait_until() {
   local what="$1" tries="$2"
@@ -191,9 +192,9 @@ say "Balances before the job"
 declare -A before
 for who in buyer miner_a miner_b; do
   var="addr_$who"
-  before[$who]="$("$bin/fog" token balance "${!var}" --keystore "$demo/keys/buyer.json")"
+  before[$who]="$(units "${!var}")"
 done
-before[hub]="$("$bin/fog" token balance "$hub" --keystore "$demo/keys/buyer.json")"
+before[hub]="$(units "$hub")"
 printf '    buyer %s FOG, miner-a %s, miner-b %s, hub wallet %s (its deposit)\n' \
   "$(tokens "${before[buyer]}")" "$(tokens "${before[miner_a]}")" "$(tokens "${before[miner_b]}")" "$(tokens "${before[hub]}")"
 
@@ -230,11 +231,11 @@ PY
 say "Balances after the job"
 for who in buyer miner_a miner_b; do
   var="addr_$who"
-  after="$("$bin/fog" token balance "${!var}" --keystore "$demo/keys/buyer.json")"
+  after="$(units "${!var}")"
   printf '    %-8s %s → %s FOG\n' "${who/_/-}" "$(tokens "${before[$who]}")" "$(tokens "$after")"
 done
 printf '    %-8s %s → %s FOG (deposit + commission)\n' hub "$(tokens "${before[hub]}")" \
-  "$(tokens "$("$bin/fog" token balance "$hub" --keystore "$demo/keys/buyer.json")")"
+  "$(tokens "$(units "$hub")")"
 
 act "Act 2: a cheating hub loses its deposit by a DAO vote"
 

@@ -380,6 +380,8 @@ async fn submit(State(app): State<AppState>, body: axum::body::Bytes) -> ApiResu
         .await
         .map_err(|e| match e {
             EscrowError::Rpc(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
+            // 425 Too Early: the same request will succeed once the chain moves on.
+            EscrowError::Unconfirmed { .. } => ApiError::new(StatusCode::TOO_EARLY, e.to_string()),
             other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
         })?;
     let row = app

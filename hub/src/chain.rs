@@ -45,6 +45,10 @@ pub enum EscrowError {
     },
     #[error("job {job}'s escrow deadline {deadline} has passed (chain time {now})")]
     Expired { job: B256, deadline: u64, now: u64 },
+    #[error(
+        "job {job}'s escrow is open but not yet {confirmations} blocks deep: this hub waits for {confirmations} confirmations (reorgs); submit again shortly"
+    )]
+    Unconfirmed { job: B256, confirmations: u64 },
     #[error("reading the chain: {0}")]
     Rpc(String),
 }
@@ -67,6 +71,8 @@ pub struct Chain {
     escrow: Address,
     hub: Address,
     chain_id: u64,
+    /// Blocks an escrow must be buried under before a job is accepted on it.
+    confirmations: u64,
     /// The last block timestamp read and when: deadlines are whole seconds,
     /// so one read a second serves every submission in it.
     clock: std::sync::Arc<std::sync::Mutex<Option<(u64, std::time::Instant)>>>,
@@ -102,8 +108,16 @@ impl Chain {
             escrow,
             hub,
             chain_id,
+            confirmations: 0,
             clock: Default::default(),
         })
+    }
+
+    /// Accept jobs only on escrows `blocks` deep (0: the latest block will do).
+    #[must_use]
+    pub fn with_confirmations(mut self, blocks: u64) -> Self {
+        self.confirmations = blocks;
+        self
     }
 
     pub fn chain_id(&self) -> u64 {
@@ -122,13 +136,22 @@ impl Chain {
         &self.provider
     }
 
-    /// Reads job `job_id`'s escrow.
+    /// Reads job `job_id`'s escrow at the latest block.
     pub async fn escrow_of(
         &self,
         job_id: B256,
     ) -> Result<Option<(Escrow, EscrowStatus)>, EscrowError> {
+        self.escrow_at(job_id, alloy::eips::BlockId::latest()).await
+    }
+
+    /// Reads job `job_id`'s escrow as of block `at`.
+    async fn escrow_at(
+        &self,
+        job_id: B256,
+        at: alloy::eips::BlockId,
+    ) -> Result<Option<(Escrow, EscrowStatus)>, EscrowError> {
         let contract = JobEscrow::new(self.escrow, &self.provider);
-        let job = (|| async { contract.getJob(job_id).call().await })
+        let job = (|| async { contract.getJob(job_id).block(at).call().await })
             .retry(backoff())
             .await
             .map_err(|e| EscrowError::Rpc(e.to_string()))?;
@@ -197,16 +220,43 @@ impl Chain {
         Ok(block.header.timestamp)
     }
 
+    /// The escrow as of `confirmations` blocks below the latest: what a
+    /// reorg of fewer blocks cannot take back.
+    async fn confirmed_escrow(
+        &self,
+        job_id: B256,
+    ) -> Result<Option<(Escrow, EscrowStatus)>, EscrowError> {
+        if self.confirmations == 0 {
+            return self.escrow_of(job_id).await;
+        }
+        let latest = (|| async { self.provider.get_block_number().await })
+            .retry(backoff())
+            .await
+            .map_err(|e| EscrowError::Rpc(e.to_string()))?;
+        let deep = latest.saturating_sub(self.confirmations);
+        let confirmed = self
+            .escrow_at(job_id, alloy::eips::BlockId::number(deep))
+            .await?;
+        if confirmed.is_none() && self.escrow_of(job_id).await?.is_some() {
+            return Err(EscrowError::Unconfirmed {
+                job: job_id,
+                confirmations: self.confirmations,
+            });
+        }
+        Ok(confirmed)
+    }
+
     /// Checks that job `job_id`'s escrow is open with this hub, by `buyer`,
     /// for this spec and replica count, with at least the spec's maxPayment
-    /// locked and a deadline still ahead.
+    /// locked and a deadline still ahead, and (with confirmations) buried
+    /// deep enough that a reorg cannot undo it.
     pub async fn check_escrow(
         &self,
         job_id: B256,
         buyer: Address,
         spec: &JobSpec,
     ) -> Result<Escrow, EscrowError> {
-        let Some((escrow, status)) = self.escrow_of(job_id).await? else {
+        let Some((escrow, status)) = self.confirmed_escrow(job_id).await? else {
             return Err(EscrowError::NotOpen(job_id));
         };
         let job = job_id;

@@ -49,6 +49,10 @@ pub struct HubConfig {
     pub miners: MinersConfig,
     #[serde(default)]
     pub settlement: SettlementConfig,
+    /// Blocks an escrow must be buried under before the hub accepts a job
+    /// on it (0 on a devnet; on a chain with reorgs, its usual depth).
+    #[serde(default)]
+    pub confirmations: u64,
 }
 
 /// Settlement of completed jobs on chain.

@@ -64,7 +64,9 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let deployment =
         Deployment::load(&config.deployment).map_err(|e| ServeError::Deployment(e.to_string()))?;
-    let chain = Chain::connect(&config.rpc_url, deployment.escrow, config.hub).await?;
+    let chain = Chain::connect(&config.rpc_url, deployment.escrow, config.hub)
+        .await?
+        .with_confirmations(config.confirmations);
     if chain.chain_id() != deployment.chain_id {
         return Err(ServeError::WrongChain {
             deployment: deployment.chain_id,

@@ -338,7 +338,19 @@ async fn an_operator_registers_runs_and_exits_a_hub_from_the_cli() {
     let balance = op.fog(&["token", "balance"]);
     assert_eq!(
         String::from_utf8_lossy(&balance.stdout).trim(),
-        (U256::from(20_000u64) * whole).to_string()
+        "20000 FOG",
+        "{}",
+        text(&balance)
+    );
+    let balance = op.fog(&["token", "balance", "--json"]);
+    let balance: serde_json::Value = serde_json::from_slice(&balance.stdout).unwrap();
+    assert_eq!(
+        balance["balance"]
+            .as_str()
+            .unwrap()
+            .parse::<U256>()
+            .unwrap(),
+        U256::from(20_000u64) * whole
     );
 
     // Refusals carry the contract's own reason.
@@ -438,7 +450,7 @@ async fn an_operator_registers_runs_and_exits_a_hub_from_the_cli() {
     );
     let withdrawn = op.fog(&["hub", "withdraw", &hub]);
     assert!(
-        text(&withdrawn).contains(&format!("withdrew {}", U256::from(5u64) * whole)),
+        text(&withdrawn).contains("withdrew 5 FOG"),
         "{}",
         text(&withdrawn)
     );
@@ -610,4 +622,134 @@ async fn dao_commands_refuse_what_the_governor_would_and_say_why() {
     let out = carol.fog(&["dao", "treasury", "--json"]);
     let treasury: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(treasury["lots"].as_array().unwrap().len(), 0, "{treasury}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_takes_its_settings_from_a_config_file_and_says_what_is_wrong_with_one() {
+    let fleet = Fleet::start("").await.unwrap();
+    let dir = fleet.dir.path().join("configured");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fog = |args: &[&str]| {
+        Command::new(fog_tests::binary("fog").unwrap())
+            .args(args)
+            .env("FOG_KEY_PASSWORD", PASSWORD)
+            .env("XDG_CONFIG_HOME", &dir)
+            .env_remove("FOG_HUB_URL")
+            .env_remove("FOG_KEYSTORE")
+            .env_remove("FOG_DEPLOYMENT")
+            .env_remove("FOG_RPC_URL")
+            .env_remove("FOG_CONFIG")
+            .output()
+            .unwrap()
+    };
+    // The default location, with a keystore path relative to the file.
+    std::fs::create_dir_all(dir.join("fog")).unwrap();
+    std::fs::write(
+        dir.join("fog/config.toml"),
+        format!(
+            "keystore = \"me.json\"\ndeployment = \"{}\"\nchain_rpc = \"{}\"\n",
+            fleet.deployment.display(),
+            fleet.devnet.anvil.endpoint()
+        ),
+    )
+    .unwrap();
+    let created = fog(&["key", "new"]);
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(dir.join("fog/me.json").is_file());
+    let faucet = fog(&["devnet", "faucet", "--amount", "3"]);
+    assert!(faucet.status.success(), "{}", text(&faucet));
+    let balance = fog(&["token", "balance"]);
+    assert_eq!(
+        String::from_utf8_lossy(&balance.stdout).trim(),
+        "3 FOG",
+        "{}",
+        text(&balance)
+    );
+    // A flag wins over the file.
+    let elsewhere = fog(&["token", "balance", "--chain-rpc", "http://127.0.0.1:9"]);
+    assert!(!elsewhere.status.success());
+    assert!(
+        text(&elsewhere).contains("127.0.0.1:9"),
+        "{}",
+        text(&elsewhere)
+    );
+
+    // A file with a mistake says which file and what.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "keystore = \"me.json\"\nhub_url = \"http://x\"\n").unwrap();
+    let out = fog(&["token", "balance", "--config", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("bad.toml") && text(&out).contains("unknown field `hub_url`"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&bad, "keystore = [1, 2\n").unwrap();
+    let out = fog(&["token", "balance", "--config", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("bad.toml"), "{}", text(&out));
+    let out = fog(&["token", "balance", "--config", "/no/such/fog.toml"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("/no/such/fog.toml"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fog_job_run_waits_for_a_hubs_confirmations_then_submits() {
+    let mut fleet = Fleet::start("confirmations = 2\n").await.unwrap();
+    let _miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    fleet.wait_for_miners(1).await.unwrap();
+    let funded = fleet.buyer().await.unwrap();
+    let dir = fleet.dir.path().join("buyer");
+    let keystore = dir.join("key.json").to_str().unwrap().to_owned();
+    let imported = Command::new(fog_tests::binary("fog").unwrap())
+        .args(["key", "import", "--keystore", &keystore])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .env("FOG_IMPORT_KEY", alloy::hex::encode(funded.key.to_bytes()))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", text(&imported));
+    // The chain moves on meanwhile: a block every 300 ms.
+    let rpc = fleet.devnet.anvil.endpoint_url();
+    let miner_of_blocks = tokio::spawn(async move {
+        let provider = alloy::providers::ProviderBuilder::new().connect_http(rpc);
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let _: Result<serde_json::Value, _> = alloy::providers::Provider::raw_request(
+                &provider,
+                "evm_mine".into(),
+                serde_json::json!([]),
+            )
+            .await;
+        }
+    });
+    let out_dir = dir.join("out");
+    let run = Command::new(fog_tests::binary("fog").unwrap())
+        .args(["job", "run", "--image", &fleet.image, "--memory", "64M"])
+        .args(["--disk", "16M", "--max-price", "1", "--wait", "--out"])
+        .arg(&out_dir)
+        .args([
+            "--keystore",
+            &keystore,
+            "--hub",
+            &fleet.hub_url,
+            "--deployment",
+        ])
+        .arg(&fleet.deployment)
+        .args(["--chain-rpc", &fleet.devnet.anvil.endpoint()])
+        .args(["--", "sh", "-c", "echo patient > /fog/out/x"])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .env_remove("FOG_HUB_URL")
+        .output()
+        .unwrap();
+    miner_of_blocks.abort();
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        text(&run).contains("waits for 2 confirmations"),
+        "{}",
+        text(&run)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("x")).unwrap(),
+        "patient\n"
+    );
 }

@@ -844,3 +844,45 @@ async fn a_miner_settles_by_itself_once_the_hub_lets_its_window_pass() {
     }
     assert!(!work.join("receipts").join(format!("{job}.json")).exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_waiting_for_confirmations_takes_a_job_only_once_its_escrow_is_deep_enough() {
+    let mut fleet = Fleet::start("confirmations = 3\n").await.unwrap();
+    let _miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("echo deep > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+
+    // Opened in the latest block: too early, and nothing is queued.
+    let (code, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(code, 425, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("waits for 3 confirmations"),
+        "{body}"
+    );
+    let (code, _) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+    assert_eq!(code, 404);
+    // A job with no escrow at all is still refused outright.
+    let (code, body) = buyer
+        .submit(fog_protocol::B256::repeat_byte(6), &spec, &domain)
+        .await
+        .unwrap();
+    assert_eq!(code, 422, "{body}");
+
+    for _ in 0..3 {
+        fleet
+            .devnet
+            .rpc("evm_mine", serde_json::json!([]))
+            .await
+            .unwrap();
+    }
+    let (code, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(code, 201, "{body}");
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "completed", "{done}");
+}

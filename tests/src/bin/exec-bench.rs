@@ -16,28 +16,13 @@ use anyhow::{Context, bail};
 use fog_miner::executor::{Executor, ExecutorConfig};
 use fog_protocol::{B256, JobSpec};
 
-const IMAGE: &str = "fog-test/busybox:latest";
+use fog_tests::bench::{IMAGE, raw_docker_run, stats};
 const WARM_UP: usize = 3;
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// `docker run --rm` as an operator would type it, with no network as the sandbox has.
-async fn raw_docker_run() -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let status = tokio::process::Command::new("docker")
-        .args(["run", "--rm", "--network", "none", IMAGE, "true"])
-        .status()
-        .await
-        .context("running docker")?;
-    let took = started.elapsed();
-    if !status.success() {
-        bail!("docker run failed: {status}");
-    }
-    Ok(took)
 }
 
 /// The same container through the engine API with none of the sandbox:
@@ -96,25 +81,6 @@ async fn executor_run(executor: &Executor, spec: &JobSpec, n: usize) -> anyhow::
         bail!("the job exited with {}", outcome.exit_code);
     }
     Ok(took)
-}
-
-struct Stats {
-    mean: f64,
-    median: f64,
-    p90: f64,
-    min: f64,
-}
-
-fn stats(samples: &mut [Duration]) -> Stats {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
-    let n = samples.len();
-    Stats {
-        mean: samples.iter().map(|d| ms(*d)).sum::<f64>() / n as f64,
-        median: ms(samples[n / 2]),
-        p90: ms(samples[(n * 9 / 10).min(n - 1)]),
-        min: ms(samples[0]),
-    }
 }
 
 #[tokio::main]
