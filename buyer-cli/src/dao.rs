@@ -18,7 +18,6 @@
 
 use alloy::primitives::{Bytes, keccak256};
 use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolCall;
 use fog_protocol::contracts::dao_treasury::DaoTreasury;
 use fog_protocol::contracts::fog_governor::FogGovernor;
@@ -30,7 +29,7 @@ use fog_protocol::deploy::Deployment;
 use fog_protocol::{Address, B256, U256};
 use serde::Serialize;
 
-use crate::ops::{OpsError, chain};
+use crate::ops::{OpsError, chain, refusal, transact};
 
 /// How a member votes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -102,52 +101,6 @@ impl std::fmt::Display for ProposalState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// The contract's own error, decoded against the governor's, timelock's,
-/// registry's and token's error sets, else the raw text.
-fn refusal(what: &str, e: &alloy::contract::Error) -> OpsError {
-    use fog_protocol::contracts::timelock::TimelockController;
-    let reason = if let Some(err) = e.as_decoded_interface_error::<FogGovernor::FogGovernorErrors>()
-    {
-        format!("{err:?}")
-    } else if let Some(err) =
-        e.as_decoded_interface_error::<TimelockController::TimelockControllerErrors>()
-    {
-        format!("{err:?}")
-    } else if let Some(err) = e.as_decoded_interface_error::<HubRegistry::HubRegistryErrors>() {
-        format!("{err:?}")
-    } else if let Some(err) = e.as_decoded_interface_error::<FogToken::FogTokenErrors>() {
-        format!("{err:?}")
-    } else {
-        e.to_string()
-    };
-    OpsError::Refused {
-        what: what.to_owned(),
-        reason,
-    }
-}
-
-/// Simulates, sends, waits, and insists on success.
-async fn transact<P: Provider, C: SolCall>(
-    what: &str,
-    call: alloy::contract::SolCallBuilder<P, C>,
-) -> Result<TransactionReceipt, OpsError> {
-    call.call().await.map_err(|e| refusal(what, &e))?;
-    let receipt = call
-        .send()
-        .await
-        .map_err(|e| refusal(what, &e))?
-        .get_receipt()
-        .await
-        .map_err(chain)?;
-    if !receipt.status() {
-        return Err(OpsError::Chain(format!(
-            "{what} reverted ({})",
-            receipt.transaction_hash
-        )));
-    }
-    Ok(receipt)
 }
 
 /// Delegates the caller's votes to `to`; returns the transaction.

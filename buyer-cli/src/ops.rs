@@ -33,23 +33,51 @@ pub(crate) fn chain(e: impl std::fmt::Display) -> OpsError {
     OpsError::Chain(e.to_string())
 }
 
-/// The contract's own error, decoded against the registry's, wallet's and
-/// token's error sets, else the raw text.
-fn refusal(what: &str, e: &alloy::contract::Error) -> OpsError {
-    let reason = if let Some(err) = e.as_decoded_interface_error::<HubRegistry::HubRegistryErrors>()
-    {
-        format!("{err:?}")
-    } else if let Some(err) = e.as_decoded_interface_error::<HubWallet::HubWalletErrors>() {
-        format!("{err:?}")
-    } else if let Some(err) = e.as_decoded_interface_error::<FogToken::FogTokenErrors>() {
-        format!("{err:?}")
-    } else {
-        e.to_string()
-    };
+/// The contract's own error, decoded against the error sets of every Fog
+/// contract a command may reach (registry, wallet, token, governor,
+/// timelock), else the raw text.
+pub(crate) fn refusal(what: &str, e: &alloy::contract::Error) -> OpsError {
+    use fog_protocol::contracts::fog_governor::FogGovernor;
+    use fog_protocol::contracts::timelock::TimelockController;
+    fn decoded<E: alloy::sol_types::SolInterface + std::fmt::Debug>(
+        e: &alloy::contract::Error,
+    ) -> Option<String> {
+        e.as_decoded_interface_error::<E>()
+            .map(|err| format!("{err:?}"))
+    }
+    let reason = decoded::<HubRegistry::HubRegistryErrors>(e)
+        .or_else(|| decoded::<HubWallet::HubWalletErrors>(e))
+        .or_else(|| decoded::<FogToken::FogTokenErrors>(e))
+        .or_else(|| decoded::<FogGovernor::FogGovernorErrors>(e))
+        .or_else(|| decoded::<TimelockController::TimelockControllerErrors>(e))
+        .unwrap_or_else(|| e.to_string());
     OpsError::Refused {
         what: what.to_owned(),
         reason,
     }
+}
+
+/// Simulates the call (a refusal comes back decoded, before gas is spent),
+/// sends it, waits for it, and insists that it succeeded.
+pub(crate) async fn transact<P: Provider, C: alloy::sol_types::SolCall>(
+    what: &str,
+    call: alloy::contract::SolCallBuilder<P, C>,
+) -> Result<TransactionReceipt, OpsError> {
+    call.call().await.map_err(|e| refusal(what, &e))?;
+    let receipt = call
+        .send()
+        .await
+        .map_err(|e| refusal(what, &e))?
+        .get_receipt()
+        .await
+        .map_err(chain)?;
+    if !receipt.status() {
+        return Err(OpsError::Chain(format!(
+            "{what} reverted ({})",
+            receipt.transaction_hash
+        )));
+    }
+    Ok(receipt)
 }
 
 /// An amount of base units as whole tokens for people: `10000 FOG`,
@@ -76,28 +104,6 @@ pub fn signing_provider(rpc_url: &str, key: PrivateKeySigner) -> Result<DynProvi
         .erased())
 }
 
-/// Simulates, sends, waits, and insists on success.
-macro_rules! transact {
-    ($what:expr, $call:expr) => {{
-        let call = $call;
-        call.call().await.map_err(|e| refusal($what, &e))?;
-        let receipt = call
-            .send()
-            .await
-            .map_err(|e| refusal($what, &e))?
-            .get_receipt()
-            .await
-            .map_err(chain)?;
-        if !receipt.status() {
-            return Err(OpsError::Chain(format!(
-                "{} reverted ({})",
-                $what, receipt.transaction_hash
-            )));
-        }
-        receipt
-    }};
-}
-
 pub async fn token_balance(
     provider: &DynProvider,
     d: &Deployment,
@@ -117,7 +123,7 @@ pub async fn token_transfer(
     amount: U256,
 ) -> Result<B256, OpsError> {
     let token = FogToken::new(d.token, provider);
-    let receipt: TransactionReceipt = transact!("transfer", token.transfer(to, amount));
+    let receipt: TransactionReceipt = transact("transfer", token.transfer(to, amount)).await?;
     Ok(receipt.transaction_hash)
 }
 
@@ -139,12 +145,13 @@ pub async fn hub_register(
             "{operator} holds {balance} base units, less than the {deposit} deposit"
         )));
     }
-    transact!("approving the deposit", token.approve(d.registry, deposit));
+    transact("approving the deposit", token.approve(d.registry, deposit)).await?;
     let registry = HubRegistry::new(d.registry, provider);
-    let receipt: TransactionReceipt = transact!(
+    let receipt: TransactionReceipt = transact(
         "register",
-        registry.register(signer, fee_bps, endpoint.to_owned(), deposit)
-    );
+        registry.register(signer, fee_bps, endpoint.to_owned(), deposit),
+    )
+    .await?;
     let hub = receipt
         .decoded_log::<HubRegistry::HubRegistered>()
         .ok_or_else(|| OpsError::Chain("no HubRegistered event".into()))?
@@ -209,7 +216,8 @@ pub async fn hub_withdraw(
             "hub {hub} has no earnings to withdraw"
         )));
     }
-    let receipt: TransactionReceipt = transact!("withdraw", wallet.withdrawEarnings(to, amount));
+    let receipt: TransactionReceipt =
+        transact("withdraw", wallet.withdrawEarnings(to, amount)).await?;
     Ok((amount, receipt.transaction_hash))
 }
 
@@ -222,9 +230,9 @@ pub async fn hub_exit(
 ) -> Result<B256, OpsError> {
     let registry = HubRegistry::new(d.registry, provider);
     let receipt: TransactionReceipt = if complete {
-        transact!("completing the exit", registry.completeExit(hub))
+        transact("completing the exit", registry.completeExit(hub)).await?
     } else {
-        transact!("announcing the exit", registry.announceExit(hub))
+        transact("announcing the exit", registry.announceExit(hub)).await?
     };
     Ok(receipt.transaction_hash)
 }

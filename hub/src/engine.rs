@@ -961,8 +961,9 @@ impl Engine {
                     .await?;
             }
             for m in losers {
-                // Disagreed with the quorum.
-                self.store.record_outcome(m, MinerOutcome::Failed).await?;
+                self.store
+                    .record_outcome(m, MinerOutcome::Disagreed)
+                    .await?;
             }
             self.finish_job(job_id, JobState::Completed, None, Some(hash))
                 .await?;

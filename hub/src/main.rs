@@ -26,8 +26,8 @@ enum Command {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
-    /// Every miner's record on this hub (completed, failed or disagreed,
-    /// dropped, timed out) and the reputation the scheduler gives it.
+    /// Every miner's record on this hub (completed, failed, disagreed with
+    /// the quorum, dropped, timed out) and the reputation the scheduler gives it.
     Miners {
         /// The hub's TOML configuration (its database is read).
         #[arg(long, short)]
@@ -114,6 +114,7 @@ fn print_miners(
                     "miner": miner,
                     "completed": r.completed,
                     "failed": r.failed,
+                    "disagreed": r.disagreed,
                     "dropped": r.dropped,
                     "timedOut": r.timed_out,
                     "reputation": r.reputation(),
@@ -129,13 +130,14 @@ fn print_miners(
         return Ok(());
     }
     println!(
-        "miner                                       completed failed dropped timed-out reputation"
+        "miner                                       completed failed disagreed dropped timed-out reputation"
     );
     for (miner, r, _) in records {
         println!(
-            "{miner} {:>9} {:>6} {:>7} {:>9} {:>10.3}",
+            "{miner} {:>9} {:>6} {:>9} {:>7} {:>9} {:>10.3}",
             r.completed,
             r.failed,
+            r.disagreed,
             r.dropped,
             r.timed_out,
             r.reputation()

@@ -173,8 +173,10 @@ pub struct LogRow {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MinerRecord {
     pub completed: u64,
-    /// Failed runs, and receipts that disagreed with the quorum.
+    /// Runs that failed on the miner, or receipts the hub refused.
     pub failed: u64,
+    /// Receipts whose output differed from the k that agreed.
+    pub disagreed: u64,
     /// Went away (disconnected, crashed) with a job.
     pub dropped: u64,
     /// Held a job past its max duration plus the hub's grace.
@@ -185,7 +187,7 @@ impl MinerRecord {
     /// Laplace-smoothed share of good outcomes: a new miner starts at 0.5,
     /// and one bad outcome does not sink a long good record.
     pub fn reputation(&self) -> f64 {
-        let bad = self.failed + self.dropped + self.timed_out;
+        let bad = self.failed + self.disagreed + self.dropped + self.timed_out;
         (self.completed as f64 + 1.0) / ((self.completed + bad) as f64 + 2.0)
     }
 }
@@ -195,6 +197,7 @@ impl MinerRecord {
 pub enum MinerOutcome {
     Completed,
     Failed,
+    Disagreed,
     Dropped,
     TimedOut,
 }
@@ -561,6 +564,7 @@ impl Store {
         let column = match outcome {
             MinerOutcome::Completed => "completed",
             MinerOutcome::Failed => "failed",
+            MinerOutcome::Disagreed => "disagreed",
             MinerOutcome::Dropped => "dropped",
             MinerOutcome::TimedOut => "timed_out",
         };
@@ -578,7 +582,7 @@ impl Store {
     /// A miner's record (zeros for a miner never seen).
     pub async fn miner_record(&self, miner: Address) -> Result<MinerRecord, StoreError> {
         let row = sqlx::query(
-            "SELECT completed, failed, dropped, timed_out FROM miners WHERE address = $1",
+            "SELECT completed, failed, disagreed, dropped, timed_out FROM miners WHERE address = $1",
         )
         .bind(hex_addr(miner))
         .fetch_optional(&self.pool)
@@ -592,7 +596,7 @@ impl Store {
     /// Every miner the hub has a record of, with its last outcome's time.
     pub async fn miner_records(&self) -> Result<Vec<(Address, MinerRecord, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT address, completed, failed, dropped, timed_out, last_seen FROM miners ORDER BY address",
+            "SELECT address, completed, failed, disagreed, dropped, timed_out, last_seen FROM miners ORDER BY address",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -615,6 +619,7 @@ fn record_of(r: &sqlx::sqlite::SqliteRow) -> Result<MinerRecord, StoreError> {
     Ok(MinerRecord {
         completed: count("completed")?,
         failed: count("failed")?,
+        disagreed: count("disagreed")?,
         dropped: count("dropped")?,
         timed_out: count("timed_out")?,
     })

@@ -236,6 +236,23 @@ async fn logs_records_and_blobs_survive_reopening() {
             .reputation(),
         0.5
     );
+    // Each bad outcome is kept apart, and each lowers the reputation.
+    let other = Address::repeat_byte(0x0d);
+    for outcome in [
+        MinerOutcome::Disagreed,
+        MinerOutcome::TimedOut,
+        MinerOutcome::Failed,
+    ] {
+        store.record_outcome(other, outcome).await.unwrap();
+    }
+    let records = store.miner_records().await.unwrap();
+    let (_, r, _) = records.iter().find(|(m, _, _)| *m == other).unwrap();
+    assert_eq!(
+        (r.completed, r.failed, r.disagreed, r.dropped, r.timed_out),
+        (0, 1, 1, 0, 1)
+    );
+    assert!((r.reputation() - 0.2).abs() < 1e-9, "1 / (3 + 2)");
+    assert_eq!(records.len(), 2, "{records:?}");
     assert_eq!(
         store.blob(B256::repeat_byte(7)).await.unwrap(),
         Some((42, miner)),

@@ -39,16 +39,15 @@ pub async fn recv(ws: &mut Ws) -> anyhow::Result<HubMessage> {
     }
 }
 
-/// Logs in as `key` (hello, signed challenge, offer, welcome) offering
-/// `cpu_millicores` and plenty of memory and disk, for free; returns the
-/// socket and the session token the miner's HTTP endpoints take.
-pub async fn log_in(
-    fleet: &Fleet,
+/// Logs in as `key` at the hub's miner endpoint `ws_url` (hello, signed
+/// challenge, `offer`, welcome); returns the socket, the session token the
+/// miner's HTTP endpoints take, and the heartbeat period the hub asks for.
+pub async fn connect(
+    ws_url: &str,
     key: &PrivateKeySigner,
-    cpu_millicores: u64,
-) -> anyhow::Result<(Ws, String)> {
-    let ws_url = format!("{}/v1/miner/ws", fleet.hub_url.replace("http://", "ws://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
+    offer: Offer,
+) -> anyhow::Result<(Ws, String, Duration)> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
     send(
         &mut ws,
         MinerMessage::Hello {
@@ -67,6 +66,25 @@ pub async fn log_in(
     };
     let signature = key.sign_message_sync(login_message(hub, chain_id, nonce).as_bytes())?;
     send(&mut ws, MinerMessage::Login { signature }).await?;
+    send(&mut ws, MinerMessage::Offer { offer }).await?;
+    let HubMessage::Welcome {
+        session,
+        heartbeat_interval_ms,
+    } = recv(&mut ws).await?
+    else {
+        bail!("no welcome")
+    };
+    Ok((ws, session, Duration::from_millis(heartbeat_interval_ms)))
+}
+
+/// Logs in to the fleet's hub as `key`, offering `cpu_millicores` and plenty
+/// of memory and disk, for free; returns the socket and the session token.
+pub async fn log_in(
+    fleet: &Fleet,
+    key: &PrivateKeySigner,
+    cpu_millicores: u64,
+) -> anyhow::Result<(Ws, String)> {
+    let ws_url = format!("{}/v1/miner/ws", fleet.hub_url.replace("http://", "ws://"));
     let offer = Offer {
         capacity: Resources {
             cpuMillicores: cpu_millicores,
@@ -83,9 +101,6 @@ pub async fn log_in(
         allows_network: false,
         available_until: None,
     };
-    send(&mut ws, MinerMessage::Offer { offer }).await?;
-    let HubMessage::Welcome { session, .. } = recv(&mut ws).await? else {
-        bail!("no welcome")
-    };
+    let (ws, session, _) = connect(&ws_url, key, offer).await?;
     Ok((ws, session))
 }

@@ -14,6 +14,21 @@ struct Buyer {
 }
 
 impl Buyer {
+    /// `fog` with `keystore`, the fleet's deployment and chain, and with `hub` its hub too.
+    fn on_chain(fleet: &Fleet, keystore: String, hub: bool) -> Self {
+        let mut args = vec!["--keystore".into(), keystore];
+        if hub {
+            args.extend(["--hub".into(), fleet.hub_url.clone()]);
+        }
+        args.extend([
+            "--deployment".into(),
+            fleet.deployment.to_str().unwrap().into(),
+            "--chain-rpc".into(),
+            fleet.devnet.anvil.endpoint(),
+        ]);
+        Self { args }
+    }
+
     /// `fog <command> <action> <identity flags> <rest>`: before any `--`.
     fn fog(&self, words: &[&str]) -> Output {
         let (head, rest) = words.split_at(2.min(words.len()));
@@ -26,6 +41,23 @@ impl Buyer {
             .output()
             .unwrap()
     }
+}
+
+/// Imports `key` into a new keystore at `keystore` with `fog key import`.
+fn import_key(keystore: &str, key: &fog_protocol::PrivateKeySigner) -> Output {
+    Command::new(fog_tests::binary("fog").unwrap())
+        .args(["key", "import", "--keystore", keystore])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .env("FOG_IMPORT_KEY", alloy::hex::encode(key.to_bytes()))
+        .output()
+        .unwrap()
+}
+
+/// The string field `key` of a command's JSON output.
+fn json_field(out: &Output, key: &str) -> String {
+    let value: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)));
+    value[key].as_str().unwrap().to_owned()
 }
 
 fn text(out: &Output) -> String {
@@ -47,12 +79,7 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
     let keystore = dir.join("key.json").to_str().unwrap().to_owned();
 
     // Import the funded key; the secret comes from the environment, never argv.
-    let imported = Command::new(fog_tests::binary("fog").unwrap())
-        .args(["key", "import", "--keystore", &keystore])
-        .env("FOG_KEY_PASSWORD", PASSWORD)
-        .env("FOG_IMPORT_KEY", alloy::hex::encode(funded.key.to_bytes()))
-        .output()
-        .unwrap();
+    let imported = import_key(&keystore, &funded.key);
     assert!(imported.status.success(), "{}", text(&imported));
     assert_eq!(
         String::from_utf8_lossy(&imported.stdout).trim(),
@@ -75,18 +102,7 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
         text(&bad)
     );
 
-    let buyer = Buyer {
-        args: vec![
-            "--keystore".into(),
-            keystore.clone(),
-            "--hub".into(),
-            fleet.hub_url.clone(),
-            "--deployment".into(),
-            fleet.deployment.to_str().unwrap().into(),
-            "--chain-rpc".into(),
-            fleet.devnet.anvil.endpoint(),
-        ],
-    };
+    let buyer = Buyer::on_chain(&fleet, keystore.clone(), true);
     let input = dir.join("words.txt");
     std::fs::write(&input, "pear\napple\nfig\n").unwrap();
     let out = dir.join("result");
@@ -240,25 +256,9 @@ async fn a_job_no_miner_takes_is_refunded_after_its_deadline() {
     let dir = fleet.dir.path().join("buyer");
     std::fs::create_dir_all(&dir).unwrap();
     let keystore = dir.join("key.json").to_str().unwrap().to_owned();
-    let imported = Command::new(fog_tests::binary("fog").unwrap())
-        .args(["key", "import", "--keystore", &keystore])
-        .env("FOG_KEY_PASSWORD", PASSWORD)
-        .env("FOG_IMPORT_KEY", alloy::hex::encode(funded.key.to_bytes()))
-        .output()
-        .unwrap();
+    let imported = import_key(&keystore, &funded.key);
     assert!(imported.status.success(), "{}", text(&imported));
-    let buyer = Buyer {
-        args: vec![
-            "--keystore".into(),
-            keystore,
-            "--hub".into(),
-            fleet.hub_url.clone(),
-            "--deployment".into(),
-            fleet.deployment.to_str().unwrap().into(),
-            "--chain-rpc".into(),
-            fleet.devnet.anvil.endpoint(),
-        ],
-    };
+    let buyer = Buyer::on_chain(&fleet, keystore, true);
 
     // No miner is in region "nowhere": the job waits, its deadline passes.
     let mut spec = fleet.spec("true", 1);
@@ -322,16 +322,7 @@ async fn an_operator_registers_runs_and_exits_a_hub_from_the_cli() {
         .trim()
         .parse()
         .unwrap();
-    let op = Buyer {
-        args: vec![
-            "--keystore".into(),
-            keystore,
-            "--deployment".into(),
-            fleet.deployment.to_str().unwrap().into(),
-            "--chain-rpc".into(),
-            fleet.devnet.anvil.endpoint(),
-        ],
-    };
+    let op = Buyer::on_chain(&fleet, keystore, false);
     let faucet = op.fog(&["devnet", "faucet", "--amount", "20000"]);
     assert!(faucet.status.success(), "{}", text(&faucet));
     let whole = U256::from(10u64).pow(U256::from(18u64));
@@ -421,10 +412,7 @@ async fn an_operator_registers_runs_and_exits_a_hub_from_the_cli() {
         "--json",
     ]);
     assert!(registered.status.success(), "{}", text(&registered));
-    let hub = serde_json::from_slice::<serde_json::Value>(&registered.stdout).unwrap()["hub"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let hub = json_field(&registered, "hub");
     let status = op.fog(&["hub", "status", &hub, "--json"]);
     assert!(status.status.success(), "{}", text(&status));
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -486,16 +474,7 @@ async fn dao_commands_refuse_what_the_governor_would_and_say_why() {
             .output()
             .unwrap();
         assert!(created.status.success(), "{}", text(&created));
-        Buyer {
-            args: vec![
-                "--keystore".into(),
-                keystore,
-                "--deployment".into(),
-                fleet.deployment.to_str().unwrap().into(),
-                "--chain-rpc".into(),
-                fleet.devnet.anvil.endpoint(),
-            ],
-        }
+        Buyer::on_chain(&fleet, keystore, false)
     };
     let (carol, dave) = (member("carol"), member("dave"));
     for (who, amount) in [(&carol, "100000000"), (&dave, "1000")] {
@@ -560,10 +539,7 @@ async fn dao_commands_refuse_what_the_governor_would_and_say_why() {
         "--json",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let proposal = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let proposal = json_field(&out, "id");
     let proposal = proposal
         .parse::<U256>()
         .map(|id| id.to_string())
@@ -701,12 +677,7 @@ async fn fog_job_run_waits_for_a_hubs_confirmations_then_submits() {
     let funded = fleet.buyer().await.unwrap();
     let dir = fleet.dir.path().join("buyer");
     let keystore = dir.join("key.json").to_str().unwrap().to_owned();
-    let imported = Command::new(fog_tests::binary("fog").unwrap())
-        .args(["key", "import", "--keystore", &keystore])
-        .env("FOG_KEY_PASSWORD", PASSWORD)
-        .env("FOG_IMPORT_KEY", alloy::hex::encode(funded.key.to_bytes()))
-        .output()
-        .unwrap();
+    let imported = import_key(&keystore, &funded.key);
     assert!(imported.status.success(), "{}", text(&imported));
     // The chain moves on meanwhile: a block every 300 ms.
     let rpc = fleet.devnet.anvil.endpoint_url();

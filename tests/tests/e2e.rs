@@ -176,6 +176,21 @@ async fn make_demo_runs_the_marketplace_and_the_chain_shows_it() {
     );
 }
 
+/// The hub operator's view of every miner's record: `fog-hub miners --json`.
+fn miner_records(fleet: &Fleet) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(fog_tests::binary("fog-hub").unwrap())
+        .args(["miners", "--json", "--config"])
+        .arg(&fleet.hub_config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn summary_proposal(summary: &serde_json::Value) -> U256 {
     summary["proposal"].as_str().unwrap().parse().unwrap()
 }
@@ -286,17 +301,7 @@ async fn a_cheating_miner_is_outvoted_unpaid_and_its_record_drops() {
     assert_ne!(sha256(&archive), sha256(&forged));
 
     // The operator's view of the records: the cheat disagreed with the quorum.
-    let out = std::process::Command::new(fog_tests::binary("fog-hub").unwrap())
-        .args(["miners", "--json", "--config"])
-        .arg(&fleet.hub_config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let records = miner_records(&fleet);
     let record = |m: Address| {
         records
             .iter()
@@ -305,7 +310,8 @@ async fn a_cheating_miner_is_outvoted_unpaid_and_its_record_drops() {
             .clone()
     };
     let cheat_record = record(cheat.address());
-    assert_eq!(cheat_record["failed"], 1, "{cheat_record}");
+    assert_eq!(cheat_record["disagreed"], 1, "{cheat_record}");
+    assert_eq!(cheat_record["failed"], 0, "{cheat_record}");
     assert_eq!(cheat_record["completed"], 0, "{cheat_record}");
     for honest in [honest_a.address, honest_b.address] {
         let r = record(honest);
@@ -523,17 +529,7 @@ async fn a_miner_that_sits_on_a_job_times_out_and_the_job_moves_on() {
         vec![honest.address]
     );
 
-    let out = std::process::Command::new(fog_tests::binary("fog-hub").unwrap())
-        .args(["miners", "--json", "--config"])
-        .arg(&fleet.hub_config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let records = miner_records(&fleet);
     let sat = records
         .iter()
         .find(|r| r["miner"].as_str().unwrap().parse::<Address>().unwrap() == sitter.address())

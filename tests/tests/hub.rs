@@ -731,13 +731,24 @@ async fn the_hub_caps_the_logs_it_stores_from_a_flooding_miner() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_miner_settles_its_own_receipt_when_the_hub_does_not() {
+/// A fleet whose hub does not settle, one miner (with gas money, for its own
+/// settlements; `chain_extra` goes to its `[chain]` section), and a job it
+/// completed running `script`: the receipt's charge is not yet paid.
+async fn unsettled_job(
+    chain_extra: &str,
+    script: &str,
+) -> (
+    Fleet,
+    fog_tests::fleet::Miner,
+    fog_protocol::B256,
+    serde_json::Value,
+) {
     let mut fleet = Fleet::start("[settlement]\nenabled = false\n")
         .await
         .unwrap();
-    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
-    // The miner pays its own settlement's gas.
+    let miner = fleet
+        .start_miner_with("miner-a", 2_000, "", chain_extra)
+        .unwrap();
     fleet
         .devnet
         .send_eth(
@@ -749,11 +760,17 @@ async fn a_miner_settles_its_own_receipt_when_the_hub_does_not() {
     let mut buyer = fleet.buyer().await.unwrap();
     buyer.login().await.unwrap();
     let domain = fleet.devnet.deployment.domain();
-    let spec = fleet.spec("echo paid > /fog/out/x", 1);
+    let spec = fleet.spec(script, 1);
     let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
     assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
     let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
     assert_eq!(done["state"], "completed");
+    (fleet, miner, job, done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_settles_its_own_receipt_when_the_hub_does_not() {
+    let (fleet, miner, job, done) = unsettled_job("", "echo paid > /fog/out/x").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         done["settlement"]["state"].is_null(),
@@ -795,28 +812,8 @@ async fn a_miner_settles_its_own_receipt_when_the_hub_does_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_settles_by_itself_once_the_hub_lets_its_window_pass() {
-    let mut fleet = Fleet::start("[settlement]\nenabled = false\n")
-        .await
-        .unwrap();
-    let miner = fleet
-        .start_miner_with("miner-a", 2_000, "", "self_settle_after_secs = 2")
-        .unwrap();
-    fleet
-        .devnet
-        .send_eth(
-            miner.address,
-            fog_protocol::U256::from(10u64).pow(fog_protocol::U256::from(18u64)),
-        )
-        .await
-        .unwrap();
-    let mut buyer = fleet.buyer().await.unwrap();
-    buyer.login().await.unwrap();
-    let domain = fleet.devnet.deployment.domain();
-    let spec = fleet.spec("echo unasked > /fog/out/x", 1);
-    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
-    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
-    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(done["state"], "completed");
+    let (fleet, miner, job, done) =
+        unsettled_job("self_settle_after_secs = 2", "echo unasked > /fog/out/x").await;
     let charged = receipts(&done)[0].payload.amountCharged;
 
     // Nobody runs `fog-miner settle`: the agent does it after 2 s.

@@ -247,50 +247,16 @@ fn proc_rss_bytes(pid: u32) -> anyhow::Result<u64> {
 
 /// One simulated miner: logs in, then heart-beats until the process ends.
 async fn simulated_miner(ws_url: String) -> anyhow::Result<()> {
-    use alloy::signers::SignerSync;
-    use fog_protocol::wire::{Envelope, HubMessage, MinerMessage, decode, login_message};
-    use futures_util::SinkExt;
+    use fog_protocol::wire::{Envelope, MinerMessage};
+    use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
 
     let key = fog_protocol::PrivateKeySigner::random();
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
-    let frame =
-        |m: MinerMessage| Message::Text(Envelope::new(m).encode().unwrap_or_default().into());
-    let recv =
-        async |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> anyhow::Result<HubMessage> {
-            loop {
-                match ws.next().await.context("closed")?? {
-                    Message::Text(t) => return Ok(decode(&t)?),
-                    _ => continue,
-                }
-            }
-        };
-    ws.send(frame(MinerMessage::Hello {
-        miner: key.address(),
-        agent: "sim".into(),
-    }))
-    .await?;
-    let HubMessage::Challenge {
-        hub,
-        chain_id,
-        nonce,
-    } = recv(&mut ws).await?
-    else {
-        bail!("no challenge")
-    };
-    let signature = key.sign_message_sync(login_message(hub, chain_id, nonce).as_bytes())?;
-    ws.send(frame(MinerMessage::Login { signature })).await?;
     let offer = offer(&mut rand::thread_rng());
     let free = offer.capacity.clone();
-    ws.send(frame(MinerMessage::Offer { offer })).await?;
-    let HubMessage::Welcome {
-        heartbeat_interval_ms,
-        ..
-    } = recv(&mut ws).await?
-    else {
-        bail!("no welcome")
-    };
-    let period = Duration::from_millis(heartbeat_interval_ms);
+    let (mut ws, _, period) = fog_tests::handminer::connect(&ws_url, &key, offer).await?;
+    let frame =
+        |m: MinerMessage| Message::Text(Envelope::new(m).encode().unwrap_or_default().into());
     // Spread the fleet's heartbeats over the period.
     let phase = period.mul_f64(rand::thread_rng().gen_range(0.0..1.0));
     tokio::time::sleep(phase).await;
