@@ -3,7 +3,8 @@
 # and does nothing that is already done:
 #   - Debian packages: docker.io (engine), busybox-static (test images),
 #     docker-registry (a real OCI registry on loopback for pull-by-digest tests),
-#     e2fsprogs and mount (each job's size-limited disk);
+#     e2fsprogs and mount (each job's size-limited disk), curl and python3
+#     (the demo script);
 #   - the Solidity toolchain from npm (contracts/package-lock.json);
 #   - a running Docker daemon (started in the background if its socket is absent);
 #   - the local test images, built FROM scratch with static busybox.
@@ -48,6 +49,9 @@ command -v mkfifo >/dev/null 2>&1 || packages+=(coreutils)
 # The miner gives each job a loop-mounted ext4 file system as its disk limit.
 command -v mkfs.ext4 >/dev/null 2>&1 || packages+=(e2fsprogs)
 command -v losetup >/dev/null 2>&1 || packages+=(mount)
+# The demo script narrates with curl (health checks) and python3 (amounts, JSON).
+command -v curl >/dev/null 2>&1 || packages+=(curl)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
 if [ ${#packages[@]} -gt 0 ]; then
   mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
   if can_install; then
