@@ -631,6 +631,7 @@ async fn run_command(
             indicatif::ProgressStyle::with_template("{spinner} fog: {msg} ({elapsed})")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
+        bar.set_message("starting");
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     });

@@ -205,7 +205,7 @@ explain "fog job run: quote â†’ escrow opened with a permit (one transaction) â†
 as buyer job run --image "$image" --cpus 0.5 --memory 64M --disk 16M \
   --input "$demo/numbers.txt" --out "$demo/result" --max-price 1 --replicas 2 --wait --json \
   -- sh -c 'sort -n /fog/in/numbers.txt > /fog/out/sorted.txt; awk "{ s += \$1 } END { print s }" /fog/in/numbers.txt > /fog/out/sum.txt; echo summed $(wc -l < /fog/in/numbers.txt) numbers' \
-  >"$demo/run.json" 2> >(sed 's/^/    /' >&2)
+  >"$demo/run.json"
 job="$(json jobId <"$demo/run.json")"
 output_hash="$(json result.outputHash <"$demo/run.json")"
 printf '    job %s\n' "$job"
