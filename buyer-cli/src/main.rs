@@ -1001,7 +1001,14 @@ async fn dao_command(action: DaoAction, identity: &Identity) -> anyhow::Result<(
             }
             for p in list {
                 println!("proposal {}: {}", p.id, p.state);
-                println!("  {}", p.description.lines().next().unwrap_or(""));
+                if proposal.is_some() {
+                    // One proposal: its whole text, evidence included.
+                    for line in p.description.lines() {
+                        println!("  | {line}");
+                    }
+                } else {
+                    println!("  {}", p.description.lines().next().unwrap_or(""));
+                }
                 if let Some(b) = p.blacklist {
                     println!(
                         "  blacklists hub {} on the evidence of job {}",

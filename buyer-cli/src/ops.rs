@@ -142,7 +142,10 @@ pub async fn hub_register(
     let balance = token.balanceOf(operator).call().await.map_err(chain)?;
     if balance < deposit {
         return Err(OpsError::Invalid(format!(
-            "{operator} holds {balance} base units, less than the {deposit} deposit"
+            "{operator} holds {}, less than the {} deposit: get tokens first \
+             (`fog token transfer` from a holder; on a devnet `fog devnet faucet`)",
+            fog(balance),
+            fog(deposit)
         )));
     }
     transact("approving the deposit", token.approve(d.registry, deposit)).await?;

@@ -464,8 +464,10 @@ async fn open_escrow(
     let balance = token.balanceOf(owner).call().await.map_err(chain)?;
     if balance < spec.maxPayment {
         return Err(RunError::Chain(format!(
-            "{owner} holds {balance} base units, less than the {} to lock",
-            spec.maxPayment
+            "{owner} holds {}, less than the {} to lock: get tokens (`fog token transfer` from a holder; \
+             on a devnet `fog devnet faucet`) or lower --max-price",
+            crate::ops::fog(balance),
+            crate::ops::fog(spec.maxPayment)
         )));
     }
     let nonce = token.nonces(owner).call().await.map_err(chain)?;

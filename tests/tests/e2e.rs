@@ -4,7 +4,8 @@
 //!
 //! - `make demo` itself, then the chain it leaves behind;
 //! - a cheating miner in a k = 2 job: outvoted, unpaid, its record worse;
-//! - the hub killed after sending the settlement but before seeing it mined;
+//! - the hub killed between the receipt and settling, and after sending the
+//!   settlement but before seeing it mined;
 //! - anvil stopped while a job runs and restarted from its state.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
@@ -392,6 +393,54 @@ async fn a_hub_killed_before_its_settlement_is_mined_settles_exactly_once() {
         provider.get_transaction_count(signer).await.unwrap(),
         1,
         "one settlement transaction, ever"
+    );
+    let paid = paid_by_settlement(&provider, fleet.devnet.deployment.escrow, job).await;
+    assert_eq!(
+        fleet.devnet.balance(miner.address).await.unwrap(),
+        paid[&miner.address]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_killed_after_the_receipt_and_before_settling_settles_once_on_restart() {
+    // The hub does not settle at first: the receipt is stored, nothing sent.
+    let mut fleet = Fleet::start("[settlement]\nenabled = false\n")
+        .await
+        .unwrap();
+    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("echo stored > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "completed", "{done}");
+    assert!(done["settlement"]["state"].is_null(), "{done}");
+
+    // Killed, and started again with settlement on: it settles, once.
+    fleet.hub_proc.kill();
+    let config = std::fs::read_to_string(&fleet.hub_config).unwrap();
+    std::fs::write(
+        &fleet.hub_config,
+        config.replace("enabled = false", "enabled = true"),
+    )
+    .unwrap();
+    fleet.restart_hub(Duration::ZERO).await.unwrap();
+    buyer.login().await.unwrap();
+    let settled = buyer
+        .wait_settled(job, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(settled["settlement"]["state"], "settled", "{settled}");
+    assert!(settled["settlement"]["tx"].is_string(), "{settled}");
+    // Restarted once more: nothing is sent again.
+    fleet.restart_hub(Duration::ZERO).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let provider = fleet.devnet.provider(fleet.devnet.treasury_key());
+    assert_eq!(
+        settlements(&provider, fleet.devnet.deployment.escrow, job).await,
+        1
     );
     let paid = paid_by_settlement(&provider, fleet.devnet.deployment.escrow, job).await;
     assert_eq!(
