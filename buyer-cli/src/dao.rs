@@ -24,7 +24,7 @@ use fog_protocol::contracts::fog_governor::FogGovernor;
 use fog_protocol::contracts::fog_token::FogToken;
 use fog_protocol::contracts::hub_registry::HubRegistry;
 use fog_protocol::contracts::job_escrow::JobEscrow;
-use fog_protocol::contracts::{EscrowStatus, HubState};
+use fog_protocol::contracts::{EscrowStatus, HubState, ProposalState};
 use fog_protocol::deploy::Deployment;
 use fog_protocol::{Address, B256, U256};
 use serde::Serialize;
@@ -48,58 +48,6 @@ impl Support {
             Self::For => 1,
             Self::Abstain => 2,
         }
-    }
-}
-
-/// A proposal's state, as OpenZeppelin's `IGovernor.ProposalState` numbers it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProposalState {
-    Pending,
-    Active,
-    Canceled,
-    Defeated,
-    Succeeded,
-    Queued,
-    Expired,
-    Executed,
-    /// A value this client does not know (a newer governor).
-    Unknown,
-}
-
-impl ProposalState {
-    fn from_code(code: u8) -> Self {
-        match code {
-            0 => Self::Pending,
-            1 => Self::Active,
-            2 => Self::Canceled,
-            3 => Self::Defeated,
-            4 => Self::Succeeded,
-            5 => Self::Queued,
-            6 => Self::Expired,
-            7 => Self::Executed,
-            _ => Self::Unknown,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Canceled => "canceled",
-            Self::Defeated => "defeated",
-            Self::Succeeded => "succeeded",
-            Self::Queued => "queued",
-            Self::Expired => "expired",
-            Self::Executed => "executed",
-            Self::Unknown => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for ProposalState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 

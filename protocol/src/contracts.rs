@@ -267,3 +267,56 @@ impl std::fmt::Display for EscrowStatus {
         f.write_str(self.name())
     }
 }
+
+/// A proposal's state, as OpenZeppelin's `IGovernor.ProposalState` numbers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProposalState {
+    Pending,
+    Active,
+    Canceled,
+    Defeated,
+    Succeeded,
+    Queued,
+    Expired,
+    Executed,
+    /// A value this client does not know (a newer governor).
+    Unknown,
+}
+
+impl ProposalState {
+    /// From the governor's enum value; a value this client does not know reads as `Unknown`.
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            0 => Self::Pending,
+            1 => Self::Active,
+            2 => Self::Canceled,
+            3 => Self::Defeated,
+            4 => Self::Succeeded,
+            5 => Self::Queued,
+            6 => Self::Expired,
+            7 => Self::Executed,
+            _ => Self::Unknown,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Canceled => "canceled",
+            Self::Defeated => "defeated",
+            Self::Succeeded => "succeeded",
+            Self::Queued => "queued",
+            Self::Expired => "expired",
+            Self::Executed => "executed",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ProposalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
