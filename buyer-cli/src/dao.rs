@@ -17,7 +17,7 @@
 //! refusal comes back as the contract's own error before gas is spent.
 
 use alloy::primitives::{Bytes, keccak256};
-use alloy::providers::{DynProvider, Provider};
+use alloy::providers::DynProvider;
 use alloy::sol_types::SolCall;
 use fog_protocol::contracts::dao_treasury::DaoTreasury;
 use fog_protocol::contracts::fog_governor::FogGovernor;
@@ -29,6 +29,7 @@ use fog_protocol::deploy::Deployment;
 use fog_protocol::{Address, B256, U256};
 use serde::Serialize;
 
+pub use crate::ops::chain_time;
 use crate::ops::{OpsError, chain, refusal, transact};
 
 /// How a member votes.
@@ -115,17 +116,6 @@ pub struct Proposed {
     pub description: String,
     pub vote_start: u64,
     pub vote_end: u64,
-}
-
-/// The chain's latest block time.
-pub async fn chain_time(provider: &DynProvider) -> Result<u64, OpsError> {
-    Ok(provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(chain)?
-        .ok_or_else(|| OpsError::Chain("no latest block".into()))?
-        .header
-        .timestamp)
 }
 
 /// Proposes to blacklist `hub`, with job `evidence` as the evidence.

@@ -80,6 +80,17 @@ pub(crate) async fn transact<P: Provider, C: alloy::sol_types::SolCall>(
     Ok(receipt)
 }
 
+/// The chain's latest block time: the clock deadlines, votes and timelocks run on.
+pub async fn chain_time(provider: &impl Provider) -> Result<u64, OpsError> {
+    Ok(provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(chain)?
+        .ok_or_else(|| OpsError::Chain("no latest block".into()))?
+        .header
+        .timestamp)
+}
+
 /// An amount of base units as whole tokens for people: `10000 FOG`,
 /// `0.000793650793650794 FOG` (18 decimals, trailing zeros dropped).
 pub fn fog(amount: U256) -> String {
@@ -312,10 +323,5 @@ pub async fn devnet_advance(rpc_url: &str, d: &Deployment, seconds: u64) -> Resu
         .raw_request("evm_mine".into(), ())
         .await
         .map_err(chain)?;
-    let block = provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(chain)?
-        .ok_or_else(|| OpsError::Chain("no latest block".into()))?;
-    Ok(block.header.timestamp)
+    chain_time(&provider).await
 }

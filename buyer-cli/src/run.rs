@@ -237,18 +237,13 @@ pub async fn run(
     }
 
     // The chain's clock decides the deadline.
-    let block = ctx
-        .provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(chain)?
-        .ok_or_else(|| RunError::Chain("no latest block".into()))?;
-    spec.deadline = block.header.timestamp + req.deadline_secs;
+    let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
+    spec.deadline = chain_now + req.deadline_secs;
     let domain = ctx.deployment.domain();
     let signed = SignedJobSpec::sign(spec.clone(), &ctx.key, &domain).map_err(chain)?;
 
     progress("opening the escrow (one transaction, with a permit)");
-    let (job_id, open_tx) = open_escrow(ctx, &spec, block.header.timestamp).await?;
+    let (job_id, open_tx) = open_escrow(ctx, &spec, chain_now).await?;
 
     progress("uploading inputs and submitting the signed spec");
     ctx.hub.login(&ctx.key).await?;
@@ -435,17 +430,11 @@ pub async fn refund(ctx: &Context, job_id: B256) -> Result<(U256, B256), RunErro
             job.buyer
         )));
     }
-    let block = ctx
-        .provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(chain)?
-        .ok_or_else(|| RunError::Chain("no latest block".into()))?;
+    let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
     let deadline = job.deadline.to::<u64>();
-    if block.header.timestamp <= deadline {
+    if chain_now <= deadline {
         return Err(RunError::Chain(format!(
-            "job {job_id}'s deadline {deadline} has not passed (chain time {}); the hub may still settle it",
-            block.header.timestamp
+            "job {job_id}'s deadline {deadline} has not passed (chain time {chain_now}); the hub may still settle it"
         )));
     }
     let receipt = confirmed("the refund", escrow.refund(job_id).send().await).await?;

@@ -187,15 +187,22 @@ fn retire(path: &Path, why: String) -> Result<Outcome, SettleError> {
 }
 
 /// Looks at one kept receipt: retires it when its job is over on chain,
-/// settles it when the hub has let `window` pass, waits otherwise.
+/// settles it (and retires it) when the hub has let `window` pass, waits
+/// otherwise. A receipt still inside its window costs no chain read: the
+/// hub usually settles well within it, and the first look after it retires
+/// the receipt. `chain` reads; `rpc_url` and `key` send a settlement.
 pub async fn settle_if_due(
     path: &Path,
     kept_at: std::time::SystemTime,
     window: Duration,
+    chain: &impl Provider,
     deployment: &Deployment,
     rpc_url: &str,
     key: &PrivateKeySigner,
 ) -> Result<Outcome, SettleError> {
+    if kept_at.elapsed().unwrap_or_default() < window {
+        return Ok(Outcome::Waiting);
+    }
     let text = std::fs::read_to_string(path).map_err(|e| SettleError::File {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -205,16 +212,12 @@ pub async fn settle_if_due(
         reason: e.to_string(),
     })?;
     let job = kept.receipt.payload.jobId;
-    let url = rpc_url
-        .parse()
-        .map_err(|e| SettleError::Chain(format!("rpc url {rpc_url:?}: {e}")))?;
-    let provider = ProviderBuilder::new().connect_http(url);
-    let state = JobEscrow::new(deployment.escrow, &provider)
+    let state = JobEscrow::new(deployment.escrow, chain)
         .getJob(job)
         .call()
         .await
         .map_err(|e| SettleError::Chain(e.to_string()))?;
-    let now = provider
+    let now = chain
         .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
         .await
         .map_err(|e| SettleError::Chain(e.to_string()))?
@@ -231,13 +234,13 @@ pub async fn settle_if_due(
         }
         EscrowStatus::Open => {}
     }
-    let age = kept_at.elapsed().unwrap_or_default();
-    if kept.replicas > 1 || age < window {
+    if kept.replicas > 1 {
+        // Only the hub (holding all k receipts) can settle it: wait for that.
         return Ok(Outcome::Waiting);
     }
-    settle(&kept, deployment, rpc_url, key.clone())
-        .await
-        .map(Outcome::Settled)
+    let tx = settle(&kept, deployment, rpc_url, key.clone()).await?;
+    retire(path, format!("settled by this miner in {tx}"))?;
+    Ok(Outcome::Settled(tx))
 }
 
 /// Until `shutdown`: every so often, settles this miner's receipts that the
@@ -251,13 +254,19 @@ pub async fn watch(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let every = (window / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let chain = match rpc_url.parse() {
+        Ok(url) => ProviderBuilder::new().connect_http(url),
+        Err(e) => {
+            tracing::error!(rpc_url, error = %e, "self-settlement is off: the rpc url is not a URL");
+            return;
+        }
+    };
     loop {
         for (path, kept_at) in kept_receipts(&work_dir) {
-            match settle_if_due(&path, kept_at, window, &deployment, &rpc_url, &key).await {
+            match settle_if_due(&path, kept_at, window, &chain, &deployment, &rpc_url, &key).await {
                 Ok(Outcome::Waiting) => {}
                 Ok(Outcome::Settled(tx)) => {
                     tracing::info!(receipt = %path.display(), %tx, "the hub did not settle in time: settled it ourselves");
-                    let _ = retire(&path, String::new());
                 }
                 Ok(Outcome::Done(why)) => {
                     tracing::debug!(receipt = %path.display(), why, "receipt retired");
