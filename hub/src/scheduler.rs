@@ -338,6 +338,7 @@ mod tests {
             labels: vec!["arch=amd64".into()],
             allows_network: false,
             available_until: None,
+            runtime: None,
         }
     }
 

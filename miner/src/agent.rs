@@ -570,5 +570,6 @@ pub fn offer(policy: &crate::config::Policy, now: chrono::DateTime<chrono::Utc>)
             Some(now)
         }
         .map(|t| u64::try_from(t.timestamp()).unwrap_or(0)),
+        runtime: policy.runtime.clone(),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fog_protocol::wire::PriceRate;
+use fog_protocol::wire::{PriceRate, RuntimeInfo};
 use fog_protocol::{Resources, U256};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -40,6 +40,12 @@ pub enum ConfigError {
     Price(#[from] PriceError),
     #[error("offer.labels: {0:?} must be key=value")]
     BadLabel(String),
+    #[error(
+        "offer.labels: {0:?} is set by the miner from its runtime (sandbox.runtime), not by hand"
+    )]
+    ReservedLabel(String),
+    #[error("sandbox.runtime: {0:?} is not a runtime name (letters, digits, '-', '_', '.')")]
+    BadRuntime(String),
 }
 
 /// The file as written.
@@ -66,6 +72,21 @@ pub struct MinerConfig {
     /// The chain the hub settles on: needed by `fog-miner run`.
     #[serde(default)]
     pub chain: Option<ChainConfig>,
+    /// How jobs are isolated.
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+}
+
+/// The container runtime and its isolation.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// The Docker engine's runtime for jobs, e.g. `runsc` (gVisor) as
+    /// registered in /etc/docker/daemon.json; none: the engine's default.
+    /// The miner advertises the isolation it gives as the placement label
+    /// `fog.isolation=<container|userns|gvisor>`.
+    #[serde(default)]
+    pub runtime: Option<String>,
 }
 
 /// Where the contracts are, to check a hub's assignments and sign receipts.
@@ -239,9 +260,21 @@ impl MinerConfig {
             },
         };
         for label in &offer.labels {
-            if label.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
-                return Err(ConfigError::BadLabel(label.clone()));
+            match label.split_once('=') {
+                Some((key, _)) if key == fog_protocol::wire::ISOLATION_LABEL => {
+                    return Err(ConfigError::ReservedLabel(label.clone()));
+                }
+                Some((key, _)) if !key.is_empty() => {}
+                _ => return Err(ConfigError::BadLabel(label.clone())),
             }
+        }
+        if let Some(runtime) = &self.sandbox.runtime
+            && (runtime.is_empty()
+                || !runtime
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            return Err(ConfigError::BadRuntime(runtime.clone()));
         }
         let windows = self
             .availability
@@ -293,6 +326,7 @@ impl MinerConfig {
             availability: Availability::new(windows),
             max_load_per_core: self.only_when_idle.as_ref().map(|i| i.max_load_per_core),
             rate,
+            runtime: None,
         })
     }
 }
@@ -320,9 +354,23 @@ pub struct Policy {
     pub max_load_per_core: Option<f64>,
     /// Price floor.
     pub rate: PriceRate,
+    /// The runtime jobs run under, once the engine has been asked (see
+    /// [`Policy::with_runtime`]); its isolation class is one of `labels`.
+    pub runtime: Option<RuntimeInfo>,
 }
 
 impl Policy {
+    /// This policy on an engine whose job runtime is `runtime`: the miner
+    /// carries the label of its isolation class, so specs that ask for it
+    /// (`placement.labels = ["fog.isolation=gvisor"]`) are placed here.
+    pub fn with_runtime(mut self, runtime: RuntimeInfo) -> Self {
+        self.labels
+            .retain(|l| !l.starts_with(&format!("{}=", fog_protocol::wire::ISOLATION_LABEL)));
+        self.labels.push(runtime.isolation.label());
+        self.runtime = Some(runtime);
+        self
+    }
+
     /// The whole host, always available, no price floor, no network: what
     /// `fog-miner exec` runs under when given no configuration.
     pub fn whole_host(host: &HostResources) -> Self {
@@ -342,6 +390,7 @@ impl Policy {
                 per_core_hour: U256::ZERO,
                 per_gib_hour: U256::ZERO,
             },
+            runtime: None,
         }
     }
 

@@ -8,11 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// ext4's own metadata on a small file system; added so that the job gets
-/// about the disk it asked for.
-const METADATA_ALLOWANCE: u64 = 4 << 20;
-/// Smallest image worth making.
-const MIN_IMAGE_BYTES: u64 = 8 << 20;
+/// ext4's fixed metadata without a journal (superblock, group descriptors,
+/// bitmaps, root directory) on a job-sized file system; added so that the job
+/// gets about the disk it asked for, and not much more.
+const METADATA_ALLOWANCE: u64 = 512 << 10;
+/// Bytes of inode table per inode (ext4's default inode size).
+const INODE_BYTES: u64 = 256;
 
 /// Why the job's file system could not be made or removed.
 #[derive(Debug, thiserror::Error)]
@@ -58,20 +59,23 @@ pub struct JobFs {
 }
 
 impl JobFs {
-    /// Creates and mounts a file system of about `bytes` for a job at
-    /// `dir/<name>`; its root belongs to `owner` (uid:gid).
+    /// Creates and mounts a file system of about `bytes` with at least
+    /// `inodes` files for a job at `dir/<name>`; its root belongs to `owner`
+    /// (uid:gid). The inode count is part of the limit: a job that makes
+    /// more files than that finds its disk full.
     pub fn create(
         dir: &Path,
         name: &str,
         bytes: u64,
+        inodes: u64,
         owner: (u32, u32),
     ) -> Result<Self, JobFsError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let image = dir.join(format!("{name}.img"));
         let mount_point = dir.join(name);
         let size = bytes
-            .saturating_add(METADATA_ALLOWANCE)
-            .max(MIN_IMAGE_BYTES);
+            .saturating_add(inodes.saturating_mul(INODE_BYTES))
+            .saturating_add(METADATA_ALLOWANCE);
         let file = std::fs::File::create(&image).map_err(io_err(&image))?;
         file.set_len(size).map_err(io_err(&image))?;
         drop(file);
@@ -84,7 +88,23 @@ impl JobFs {
             run(
                 "mkfs.ext4",
                 Command::new("mkfs.ext4")
-                    .args(["-q", "-F", "-m", "0", "-E"])
+                    // 4 KiB blocks whatever the size (mke2fs would pick 1 KiB
+                    // and many more inodes for a small file system); no
+                    // journal: the file system dies with the job, and a
+                    // journal would take megabytes of a small allowance.
+                    .args([
+                        "-q",
+                        "-F",
+                        "-m",
+                        "0",
+                        "-b",
+                        "4096",
+                        "-O",
+                        "^has_journal",
+                        "-N",
+                    ])
+                    .arg(inodes.to_string())
+                    .arg("-E")
                     .arg(format!("root_owner={}:{}", owner.0, owner.1))
                     .arg(&fs.image),
             )?;

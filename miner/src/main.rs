@@ -261,6 +261,7 @@ async fn exec(args: ExecArgs) -> anyhow::Result<()> {
     };
     let mut exec_config = ExecutorConfig::new(work_dir);
     exec_config.allow_network = policy.allow_network;
+    exec_config.runtime = config.as_ref().and_then(|c| c.sandbox.runtime.clone());
     let executor = Executor::connect(exec_config)
         .await
         .context("connecting to the Docker engine")?;
@@ -353,6 +354,7 @@ async fn run_agent(
     let key = keys::open(&cfg.keystore, &password(password_file)?)?;
     let mut exec_config = ExecutorConfig::new(cfg.work_dir.join("jobs"));
     exec_config.allow_network = policy.allow_network;
+    exec_config.runtime = cfg.sandbox.runtime.clone();
     let executor = Executor::connect(exec_config)
         .await
         .context("connecting to the Docker engine")?;

@@ -95,6 +95,7 @@ impl Runner {
         key: PrivateKeySigner,
         domain: Eip712Domain,
     ) -> Self {
+        let policy = policy.with_runtime(executor.runtime().clone());
         Self {
             executor,
             capacity: Capacity::new(policy.capacity.clone()),
@@ -204,7 +205,7 @@ impl Runner {
         let a = &admitted.assignment;
         let outcome = self
             .executor
-            .run(a.jobId, &admitted.spec, inputs, unix_now(), options)
+            .run(a.jobId, &admitted.spec, inputs, options)
             .await?;
         let receipt = Receipt {
             jobId: a.jobId,
@@ -235,10 +236,4 @@ impl Runner {
         );
         Ok(Finished { receipt, outcome })
     }
-}
-
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -406,13 +406,7 @@ async fn leftovers_of_an_abandoned_run_are_cleaned_up_at_start() {
     let job_id = fog_protocol::B256::repeat_byte(0x77);
     let run = tokio::spawn(async move {
         executor
-            .run(
-                job_id,
-                &spec,
-                &HashMap::new(),
-                common::now(),
-                Default::default(),
-            )
+            .run(job_id, &spec, &HashMap::new(), Default::default())
             .await
     });
     // Abandon the run once its container is up, as a miner killed mid-job does.

@@ -43,6 +43,7 @@ fn policy(cpu_millicores: u64) -> Policy {
             per_core_hour: U256::from(3_600_000_000_000_000_000u128),
             per_gib_hour: U256::ZERO,
         },
+        runtime: None,
     }
 }
 

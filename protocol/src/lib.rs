@@ -2,15 +2,17 @@
 //! boundary in Fog.
 //!
 //! - [`charge`]: the pro-rata charge of a run under an assignment;
+//! - [`clock`]: the one wall clock, and a manual one for tests;
 //! - [`types`]: the EIP-712 structs [`JobSpec`], [`Assignment`], [`Receipt`]
 //!   (declared once with `sol!`, shared in layout with the contracts);
 //! - [`signing`]: the EIP-712 domain, hashing, signing and recovery;
 //! - [`spec`]: validation of job specs, image references, network policy;
-//! - [`output`]: the deterministic output archive and its sha256;
+//! - [`output`]: the deterministic output archive, its sha256, its size limit and safe unpacking;
 //! - [`wire`]: versioned hub↔miner messages;
 //! - [`keys`]: encrypted keystore files (miners, hubs, buyers).
 
 pub mod charge;
+pub mod clock;
 pub mod contracts;
 pub mod deploy;
 pub mod keys;

@@ -128,6 +128,72 @@ pub struct Offer {
     /// Unix time when the current availability window closes; `None` while
     /// the miner is available without end.
     pub available_until: Option<u64>,
+    /// The container runtime jobs run under; absent from miners that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeInfo>,
+}
+
+/// The placement label a miner carries for its isolation class
+/// (`fog.isolation=gvisor`); a spec that lists it in `placement.labels` runs
+/// only on such miners. Miners set it from their runtime; operators cannot.
+pub const ISOLATION_LABEL: &str = "fog.isolation";
+
+/// How strongly a miner's runtime isolates a job from the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Namespaces and cgroups of the host kernel (runc), container root = host root.
+    Container,
+    /// The engine remaps container users to unprivileged host users (userns-remap).
+    Userns,
+    /// gVisor (`runsc`): a user-space kernel between the job and the host kernel.
+    Gvisor,
+}
+
+impl Isolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Container => "container",
+            Self::Userns => "userns",
+            Self::Gvisor => "gvisor",
+        }
+    }
+
+    /// The placement label that names this class (`fog.isolation=<class>`).
+    pub fn label(self) -> String {
+        format!("{ISOLATION_LABEL}={}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Isolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Isolation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "container" => Ok(Self::Container),
+            "userns" => Ok(Self::Userns),
+            "gvisor" => Ok(Self::Gvisor),
+            other => Err(format!(
+                "unknown isolation {other:?}: one of container, userns, gvisor"
+            )),
+        }
+    }
+}
+
+/// The runtime a miner's engine runs jobs with, as the miner found it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeInfo {
+    /// The engine's name for it (`runc`, `runsc`).
+    pub name: String,
+    /// What the runtime binary reports (`1.1.5+ds1`), or `unknown`.
+    pub version: String,
+    pub isolation: Isolation,
 }
 
 /// Standard stream a log chunk came from.

@@ -37,6 +37,7 @@ fn all_miner_messages() -> Vec<MinerMessage> {
                 labels: vec!["arch=amd64".into()],
                 allows_network: false,
                 available_until: Some(NOW + 600),
+                runtime: None,
             },
         },
         MinerMessage::Heartbeat {

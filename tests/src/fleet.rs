@@ -467,11 +467,7 @@ pub fn bench_spec() -> JobSpec {
     }
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use fog_protocol::clock::unix_now;
 
 /// A buyer talking to the hub's API.
 #[derive(Debug)]

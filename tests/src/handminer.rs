@@ -100,6 +100,7 @@ pub async fn log_in(
         labels: vec![],
         allows_network: false,
         available_until: None,
+        runtime: None,
     };
     let (ws, session, _) = connect(&ws_url, key, offer).await?;
     Ok((ws, session))

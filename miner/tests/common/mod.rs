@@ -79,7 +79,7 @@ impl Harness {
         let job_id = B256::from(id);
         let result = self
             .executor
-            .run(job_id, spec, inputs, now(), Default::default())
+            .run(job_id, spec, inputs, Default::default())
             .await;
         self.assert_clean().await;
         assert_job_gone(&self.executor, job_id);

@@ -14,16 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use fog_miner::executor::{Executor, ExecutorConfig};
+use fog_protocol::clock::unix_now;
 use fog_protocol::{B256, JobSpec};
 
 use fog_tests::bench::{IMAGE, raw_docker_run, stats};
 const WARM_UP: usize = 3;
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// The same container through the engine API with none of the sandbox:
 /// create, start, wait, remove. The difference to the executor is what the
@@ -67,13 +62,7 @@ async fn executor_run(executor: &Executor, spec: &JobSpec, n: usize) -> anyhow::
     id[8..16].copy_from_slice(&unix_now().to_be_bytes());
     let started = Instant::now();
     let outcome = executor
-        .run(
-            B256::from(id),
-            spec,
-            &HashMap::new(),
-            unix_now(),
-            Default::default(),
-        )
+        .run(B256::from(id), spec, &HashMap::new(), Default::default())
         .await?;
     let took = started.elapsed();
     std::fs::remove_file(&outcome.output_archive)?;

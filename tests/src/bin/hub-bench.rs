@@ -53,6 +53,7 @@ fn offer(rng: &mut impl Rng) -> Offer {
         )],
         allows_network: rng.gen_bool(0.3),
         available_until: None,
+        runtime: None,
     }
 }
 
