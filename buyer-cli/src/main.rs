@@ -179,6 +179,14 @@ struct RunArgs {
     /// Required miner region.
     #[arg(long, default_value = "")]
     region: String,
+    /// A label the miner must carry (`key=value`); repeat for several.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Run only on miners with this isolation: `gvisor` (a user-space kernel),
+    /// `userns` (remapped users) or `container` (plain runc). Adds the label
+    /// `fog.isolation=<class>`.
+    #[arg(long)]
+    isolation: Option<fog_protocol::wire::Isolation>,
     /// Follow the job to its verified, settled end (otherwise stop once it is submitted).
     #[arg(long)]
     wait: bool,
@@ -620,6 +628,7 @@ async fn run_command(
         replicas: args.replicas,
         deadline_secs: args.deadline,
         region: args.region,
+        labels: placement_labels(args.labels, args.isolation)?,
         wait: args.wait,
     };
     let mut ctx = chain_context(identity, hub_url, key).await?;
@@ -1055,6 +1064,24 @@ async fn dao_command(action: DaoAction, identity: &Identity) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// The placement labels of `fog job run`: `--label`s as given (each
+/// `key=value`), plus the isolation class's label.
+fn placement_labels(
+    mut labels: Vec<String>,
+    isolation: Option<fog_protocol::wire::Isolation>,
+) -> anyhow::Result<Vec<String>> {
+    for label in &labels {
+        if label.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
+            anyhow::bail!("--label {label:?}: must be key=value, e.g. --label arch=amd64");
+        }
+    }
+    if let Some(isolation) = isolation {
+        labels.retain(|l| !l.starts_with(&format!("{}=", fog_protocol::wire::ISOLATION_LABEL)));
+        labels.push(isolation.label());
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]

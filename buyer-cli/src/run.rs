@@ -84,6 +84,8 @@ pub struct RunRequest {
     /// Seconds from now until the escrow becomes refundable.
     pub deadline_secs: u64,
     pub region: String,
+    /// Labels the miner must carry (`key=value`).
+    pub labels: Vec<String>,
     /// Follow the job to its verified, settled end; otherwise stop once it is submitted.
     pub wait: bool,
 }
@@ -206,7 +208,7 @@ pub async fn run(
         network: 0,
         placement: Placement {
             region: req.region.clone(),
-            labels: vec![],
+            labels: req.labels.clone(),
         },
         replicas: req.replicas,
         maxPayment: req.max_price,

@@ -4,10 +4,10 @@
 #   - Debian packages: docker.io (engine), busybox-static (test images),
 #     docker-registry (a real OCI registry on loopback for pull-by-digest tests),
 #     e2fsprogs and mount (each job's size-limited disk), curl and python3
-#     (the demo script);
+#     (the demo script), runsc (gVisor, registered with the engine);
 #   - the Solidity toolchain from npm (contracts/package-lock.json);
 #   - a running Docker daemon (started in the background if its socket is absent);
-#   - the local test images, built FROM scratch with static busybox.
+#   - the local test images (tests/images/*), built FROM scratch with static busybox.
 # Where it cannot install (not root, not Debian) it lists what is missing and
 # how to get it, and exits 1.
 set -euo pipefail
@@ -52,6 +52,8 @@ command -v losetup >/dev/null 2>&1 || packages+=(mount)
 # The demo script narrates with curl (health checks) and python3 (amounts, JSON).
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
+# gVisor: miners can run jobs under runsc, a user-space kernel (tests use it for real).
+command -v runsc >/dev/null 2>&1 || packages+=(runsc)
 if [ ${#packages[@]} -gt 0 ]; then
   mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
   if can_install; then
@@ -83,6 +85,33 @@ fi
 
 # ---- Docker daemon ----------------------------------------------------------
 docker_ready() { docker info >/dev/null 2>&1; }
+
+# gVisor registered as the engine's runtime `runsc`. This machine kind's
+# network namespaces make runsc refuse to start with its own network stack
+# ("cannot run with network enabled in root network namespace"), so it is
+# registered with --network=none: jobs under gVisor get no network here.
+daemon_json=/etc/docker/daemon.json
+register_runsc() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  command -v runsc >/dev/null 2>&1 || return 0
+  python3 - "$daemon_json" "$(command -v runsc)" <<'PY'
+import json, os, sys
+path, runsc = sys.argv[1], sys.argv[2]
+config = {}
+if os.path.exists(path):
+    with open(path) as f:
+        text = f.read().strip()
+    config = json.loads(text) if text else {}
+want = {"path": runsc, "runtimeArgs": ["--network=none"]}
+if config.get("runtimes", {}).get("runsc") != want:
+    config.setdefault("runtimes", {})["runsc"] = want
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+PY
+}
+register_runsc
 if ! docker_ready; then
   [ "$(id -u)" -eq 0 ] || fail "the Docker daemon is not answering and only root can start it here: start it (e.g. 'sudo dockerd &' or 'sudo systemctl start docker') and run again"
   mkdir -p "$state_dir"
@@ -107,22 +136,42 @@ if ! docker_ready; then
   fi
   say "docker daemon is up"
 fi
+# A daemon started before runsc was registered reloads its runtimes on SIGHUP.
+if command -v runsc >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] \
+  && ! docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then
+  if [ -f /var/run/docker.pid ]; then
+    say "registering gVisor (runsc) with the running docker daemon"
+    kill -HUP "$(cat /var/run/docker.pid)"
+    for _ in $(seq 1 20); do
+      docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' && break
+      sleep 0.25
+    done
+  fi
+  docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' \
+    || say "warning: the docker daemon does not list runsc; restart it to load $daemon_json"
+fi
 
 # ---- test images ------------------------------------------------------------
-image_dir="$root/tests/images/busybox"
-want_label="$(cat "$image_dir/Dockerfile" /bin/busybox | sha256sum | cut -d' ' -f1)"
-have_label="$(docker image inspect --format '{{ index .Config.Labels "org.fog.source-sha256" }}' "$test_image" 2>/dev/null || true)"
-if [ "$have_label" != "$want_label" ]; then
-  say "building $test_image (FROM scratch, static busybox)"
-  mkdir -p "$state_dir"
-  context="$(mktemp -d)"
-  trap 'rm -rf "$context"' EXIT
+# Every directory under tests/images is an image fog-test/<dir>:latest, built
+# FROM scratch with the static busybox copied into its context, and rebuilt
+# when its Dockerfile or busybox changes.
+context="$(mktemp -d)"
+trap 'rm -rf "$context"' EXIT
+mkdir -p "$state_dir"
+for image_dir in "$root"/tests/images/*/; do
+  image_dir="${image_dir%/}"
+  image="fog-test/$(basename "$image_dir"):latest"
+  want_label="$(cat "$image_dir/Dockerfile" /bin/busybox | sha256sum | cut -d' ' -f1)"
+  have_label="$(docker image inspect --format '{{ index .Config.Labels "org.fog.source-sha256" }}' "$image" 2>/dev/null || true)"
+  [ "$have_label" = "$want_label" ] && continue
+  say "building $image (FROM scratch, static busybox)"
+  rm -rf "${context:?}"/*
   cp "$image_dir/Dockerfile" "$context/Dockerfile"
   cp /bin/busybox "$context/busybox"
   if ! DOCKER_BUILDKIT=0 docker build --quiet --label "org.fog.source-sha256=$want_label" \
-    -t "$test_image" "$context" >"$state_dir/image-build.log" 2>&1; then
+    -t "$image" "$context" >"$state_dir/image-build.log" 2>&1; then
     cat "$state_dir/image-build.log" >&2
-    fail "building $test_image failed (output above)"
+    fail "building $image failed (output above)"
   fi
-fi
+done
 say "ready: docker $(docker version --format '{{.Server.Version}}'), forge $("$forge_bin" --version | head -1 | awk '{print $3}'), test image $(docker image inspect --format '{{.Id}}' "$test_image" | cut -c1-19)"

@@ -364,7 +364,15 @@ async fn run_agent(
         .context("removing jobs an earlier run left behind")?;
     let settle_key = key.clone();
     let runner = std::sync::Arc::new(Runner::new(executor, policy, key, deployment.domain()));
-    tracing::info!(miner = %runner.address(), hub = %hub_url, "fog-miner starting");
+    let runtime = runner.executor().runtime();
+    tracing::info!(
+        miner = %runner.address(),
+        hub = %hub_url,
+        runtime = %runtime.name,
+        runtime_version = %runtime.version,
+        isolation = %runtime.isolation,
+        "fog-miner starting"
+    );
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {

@@ -885,3 +885,40 @@ async fn a_hub_waiting_for_confirmations_takes_a_job_only_once_its_escrow_is_dee
     let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
     assert_eq!(done["state"], "completed", "{done}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_asking_for_gvisor_runs_only_on_a_gvisor_miner() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let runc = fleet.start_miner("miner-runc", 2_000, "").unwrap();
+    let gvisor = fleet
+        .start_miner("miner-gvisor", 2_000, "[sandbox]\nruntime = \"runsc\"\n")
+        .unwrap();
+    fleet.wait_for_miners(2).await.unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    for (class, expected) in [
+        ("gvisor", gvisor.address),
+        ("container", runc.address),
+        ("gvisor", gvisor.address),
+    ] {
+        let mut spec = fleet.spec("dmesg | head -1 > /fog/out/kernel; true", 1);
+        spec.placement.labels = vec![format!("fog.isolation={class}")];
+        let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+        let (status, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(done["state"], "completed", "{done}");
+        let rs = receipts(&done);
+        assert_eq!(rs.len(), 1);
+        assert_eq!(
+            rs[0].payload.miner, expected,
+            "{class} job on the wrong miner"
+        );
+    }
+    assert!(
+        gvisor.proc.log().contains("runsc"),
+        "the gVisor miner does not name its runtime:\n{}",
+        gvisor.proc.log()
+    );
+}

@@ -85,6 +85,12 @@ async fn main() -> anyhow::Result<()> {
         .prefix("fog-exec-bench")
         .tempdir()?;
     let executor = Executor::connect(ExecutorConfig::new(work.path().to_owned())).await?;
+    // The same executor with jobs under gVisor (`make setup` registers runsc).
+    let mut gvisor_config = ExecutorConfig::new(work.path().join("gvisor"));
+    gvisor_config.runtime = Some("runsc".into());
+    let gvisor = Executor::connect(gvisor_config)
+        .await
+        .context("gVisor: the engine has no runsc runtime; run `make setup`")?;
     // The same small job as the other benchmarks, in the busybox test image.
     let mut spec = fog_tests::fleet::bench_spec();
     spec.image = fog_tests::fleet::test_image_id()?;
@@ -92,26 +98,34 @@ async fn main() -> anyhow::Result<()> {
     spec.resources.diskBytes = 16 << 20;
 
     let docker = executor.docker().clone();
-    let (mut raw, mut bare, mut fog) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut raw, mut bare, mut fog, mut gv) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for n in 0..WARM_UP + runs {
         // Rotate the order, so that none always follows another.
         let mut r = Duration::ZERO;
         let mut b = Duration::ZERO;
         let mut f = Duration::ZERO;
-        for step in 0..3 {
-            match (n + step) % 3 {
+        let mut g = Duration::ZERO;
+        for step in 0..4 {
+            match (n + step) % 4 {
                 0 => r = raw_docker_run().await?,
                 1 => b = bare_api_run(&docker, n).await?,
-                _ => f = executor_run(&executor, &spec, n).await?,
+                2 => f = executor_run(&executor, &spec, n).await?,
+                _ => g = executor_run(&gvisor, &spec, n).await?,
             }
         }
         if n >= WARM_UP {
             raw.push(r);
             bare.push(b);
             fog.push(f);
+            gv.push(g);
         }
     }
-    let (r, b, f) = (stats(&mut raw), stats(&mut bare), stats(&mut fog));
+    let (r, b, f, g) = (
+        stats(&mut raw),
+        stats(&mut bare),
+        stats(&mut fog),
+        stats(&mut gv),
+    );
     println!("trivial job (`true`), {runs} interleaved runs each, ms");
     println!(
         "{:<26} {:>8} {:>8} {:>8} {:>8}",
@@ -130,6 +144,10 @@ async fn main() -> anyhow::Result<()> {
         "fog executor (sandboxed)", f.mean, f.median, f.p90, f.min
     );
     println!(
+        "{:<26} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+        "fog executor, gVisor", g.mean, g.median, g.p90, g.min
+    );
+    println!(
         "ratio executor / docker run --rm: median {:.3}, mean {:.3} (target <= 1.10)",
         f.median / r.median,
         f.mean / r.mean
@@ -138,6 +156,11 @@ async fn main() -> anyhow::Result<()> {
         "ratio executor / bare engine API: median {:.3}, mean {:.3} (the sandbox's own cost)",
         f.median / b.median,
         f.mean / b.mean
+    );
+    println!(
+        "ratio gVisor / runc executor: median {:.3}, mean {:.3} (the price of the stronger isolation)",
+        g.median / f.median,
+        g.mean / f.mean
     );
     Ok(())
 }
