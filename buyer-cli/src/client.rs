@@ -3,10 +3,15 @@
 use std::time::Duration;
 
 use alloy::signers::SignerSync;
+use fog_protocol::api::{
+    BlobInfo, Cancelled, Challenge, ChallengeRequest, ErrorBody, HubInfo, JobList, JobStatus,
+    LogLine, LoginRequest, Quote, QuoteRequest, Session, SubmitRequest, Submitted,
+};
 use fog_protocol::output::sha256;
-use fog_protocol::{B256, InputBlob, PrivateKeySigner, SignedJobSpec};
+use fog_protocol::{B256, InputBlob, JobSpec, PrivateKeySigner, SignedJobSpec};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Why a hub request failed.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +20,8 @@ pub enum ClientError {
     Unreachable { url: String, reason: String },
     #[error("the hub answered {status}: {message}")]
     Refused { status: u16, message: String },
+    #[error("the hub's answer to {what} is not what this client speaks: {reason}")]
+    Unexpected { what: String, reason: String },
     #[error("signing: {0}")]
     Sign(String),
 }
@@ -43,20 +50,33 @@ impl HubClient {
         }
     }
 
-    async fn json(&self, response: reqwest::Response) -> Result<Value, ClientError> {
-        let status = response.status();
-        let text = response.text().await.map_err(|e| self.unreachable(e))?;
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(ClientError::Refused {
-                status: status.as_u16(),
-                message: body["error"]
-                    .as_str()
-                    .map_or_else(|| body.to_string(), str::to_owned),
-            })
+    /// The error a failed answer carries: its [`ErrorBody`] message, or its
+    /// text when a proxy in between answered.
+    async fn refusal(&self, response: reqwest::Response) -> ClientError {
+        let status = response.status().as_u16();
+        let text = match response.text().await {
+            Ok(text) => text,
+            Err(e) => return self.unreachable(e),
+        };
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| b.error.message)
+            .unwrap_or(text);
+        ClientError::Refused { status, message }
+    }
+
+    async fn typed<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        response: reqwest::Response,
+    ) -> Result<T, ClientError> {
+        if !response.status().is_success() {
+            return Err(self.refusal(response).await);
         }
+        let text = response.text().await.map_err(|e| self.unreachable(e))?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Unexpected {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -66,59 +86,121 @@ impl HubClient {
         }
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let req = self.authed(self.http.post(format!("{}{path}", self.url)).json(body));
         let response = req.send().await.map_err(|e| self.unreachable(e))?;
-        self.json(response).await
+        self.typed(path, response).await
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let req = self.authed(self.http.get(format!("{}{path}", self.url)));
         let response = req.send().await.map_err(|e| self.unreachable(e))?;
-        self.json(response).await
+        self.typed(path, response).await
+    }
+
+    /// Who the hub is on chain.
+    pub async fn hub_info(&self) -> Result<HubInfo, ClientError> {
+        self.get("/v1/hub").await
     }
 
     /// Logs in with the buyer's key (signed challenge → token).
     pub async fn login(&mut self, key: &PrivateKeySigner) -> Result<(), ClientError> {
-        let challenge = self
-            .post("/v1/auth/challenge", &json!({ "address": key.address() }))
+        let challenge: Challenge = self
+            .post(
+                "/v1/auth/challenge",
+                &ChallengeRequest {
+                    address: key.address(),
+                },
+            )
             .await?;
-        let message = challenge["message"].as_str().unwrap_or_default();
         let signature = key
-            .sign_message_sync(message.as_bytes())
+            .sign_message_sync(challenge.message.as_bytes())
             .map_err(|e| ClientError::Sign(e.to_string()))?;
-        let body = json!({ "address": key.address(), "nonce": challenge["nonce"], "signature": signature.to_string() });
-        let answer = self.post("/v1/auth/login", &body).await?;
-        self.token = answer["token"].as_str().map(str::to_owned);
+        let session: Session = self
+            .post(
+                "/v1/auth/login",
+                &LoginRequest {
+                    address: key.address(),
+                    nonce: challenge.nonce,
+                    signature,
+                },
+            )
+            .await?;
+        self.token = Some(session.token);
         Ok(())
     }
 
-    /// Uploads an input blob; returns the spec's entry for it.
+    /// What the spec would cost on this hub now.
+    pub async fn quote(&self, spec: &JobSpec) -> Result<Quote, ClientError> {
+        self.post("/v1/quote", &QuoteRequest { spec: spec.clone() })
+            .await
+    }
+
+    /// Uploads an input blob, naming the escrow the buyer has open for it
+    /// (what a key has at stake raises its storage quota); returns the
+    /// spec's entry for it and when the hub deletes it unless a job uses it.
     pub async fn upload(
         &self,
         path_in_job: &str,
         bytes: Vec<u8>,
-    ) -> Result<InputBlob, ClientError> {
+        escrow: Option<B256>,
+    ) -> Result<(InputBlob, BlobInfo), ClientError> {
         let hash = sha256(&bytes);
         let size = bytes.len() as u64;
-        let req = self.authed(
-            self.http
-                .put(format!("{}/v1/blobs/{hash}", self.url))
-                .body(bytes),
-        );
-        let response = req.send().await.map_err(|e| self.unreachable(e))?;
-        self.json(response).await?;
-        Ok(InputBlob {
-            contentHash: hash,
-            size,
-            path: path_in_job.to_owned(),
-        })
+        let mut req = self.http.put(format!("{}/v1/blobs/{hash}", self.url));
+        if let Some(job) = escrow {
+            req = req.header("x-fog-escrow", job.to_string());
+        }
+        let response = self
+            .authed(req.body(bytes))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let info: BlobInfo = self.typed("the upload", response).await?;
+        Ok((
+            InputBlob {
+                contentHash: hash,
+                size,
+                path: path_in_job.to_owned(),
+            },
+            info,
+        ))
     }
 
-    pub async fn submit(&self, job_id: B256, signed: &SignedJobSpec) -> Result<Value, ClientError> {
+    pub async fn submit(
+        &self,
+        job_id: B256,
+        signed: &SignedJobSpec,
+    ) -> Result<Submitted, ClientError> {
         self.post(
             "/v1/jobs",
-            &json!({ "jobId": job_id, "spec": signed.payload, "signature": signed.signature.to_string() }),
+            &SubmitRequest {
+                job_id,
+                spec: signed.payload.clone(),
+                signature: signed.signature,
+            },
+        )
+        .await
+    }
+
+    /// A job of the caller's, its spec and its replicas' runs.
+    pub async fn status(&self, job_id: B256) -> Result<JobStatus, ClientError> {
+        self.get(&format!("/v1/jobs/{job_id}")).await
+    }
+
+    /// The caller's newest jobs.
+    pub async fn jobs(&self, limit: u32) -> Result<JobList, ClientError> {
+        self.get(&format!("/v1/jobs?limit={limit}")).await
+    }
+
+    pub async fn cancel(&self, job_id: B256) -> Result<Cancelled, ClientError> {
+        self.post(
+            &format!("/v1/jobs/{job_id}/cancel"),
+            &serde_json::Map::new(),
         )
         .await
     }
@@ -129,7 +211,7 @@ impl HubClient {
         &self,
         job_id: B256,
         follow: bool,
-        mut sink: impl FnMut(&str, &str),
+        mut sink: impl FnMut(&LogLine),
     ) -> Result<(), ClientError> {
         let req = self.authed(self.http.get(format!(
             "{}/v1/jobs/{job_id}/logs?follow={follow}",
@@ -137,8 +219,7 @@ impl HubClient {
         )));
         let response = req.send().await.map_err(|e| self.unreachable(e))?;
         if !response.status().is_success() {
-            self.json(response).await?;
-            return Ok(());
+            return Err(self.refusal(response).await);
         }
         let mut stream = response.bytes_stream();
         let mut pending = Vec::new();
@@ -146,27 +227,28 @@ impl HubClient {
             pending.extend_from_slice(&chunk.map_err(|e| self.unreachable(e))?);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                    sink(
-                        v["stream"].as_str().unwrap_or("stdout"),
-                        v["data"].as_str().unwrap_or(""),
-                    );
-                }
+                let parsed: LogLine =
+                    serde_json::from_slice(&line).map_err(|e| ClientError::Unexpected {
+                        what: "a log line".into(),
+                        reason: e.to_string(),
+                    })?;
+                sink(&parsed);
             }
         }
         Ok(())
     }
 
-    /// Polls until `done` says the status is final.
+    /// Polls until `done` says the status is final, or `within` has passed
+    /// (then the last status is returned).
     pub async fn wait_for(
         &self,
         job_id: B256,
         within: Duration,
-        done: impl Fn(&Value) -> bool,
-    ) -> Result<Value, ClientError> {
+        done: impl Fn(&JobStatus) -> bool,
+    ) -> Result<JobStatus, ClientError> {
         let deadline = std::time::Instant::now() + within;
         loop {
-            let status = self.get(&format!("/v1/jobs/{job_id}")).await?;
+            let status = self.status(job_id).await?;
             if done(&status) || std::time::Instant::now() > deadline {
                 return Ok(status);
             }
@@ -181,13 +263,7 @@ impl HubClient {
         );
         let response = req.send().await.map_err(|e| self.unreachable(e))?;
         if !response.status().is_success() {
-            // A failure status always comes back as an error from `json`.
-            let status = response.status().as_u16();
-            self.json(response).await?;
-            return Err(ClientError::Refused {
-                status,
-                message: "no output".into(),
-            });
+            return Err(self.refusal(response).await);
         }
         Ok(response
             .bytes()

@@ -539,51 +539,49 @@ async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<(
         }
         JobAction::Logs { job, follow } => {
             hub.login(&key).await?;
-            hub.logs(job, follow, print_log).await?;
+            hub.logs(job, follow, |line| {
+                print_log(line.stream.as_str(), &line.data)
+            })
+            .await?;
         }
         JobAction::Status { job } => {
             hub.login(&key).await?;
-            let status = hub.get(&format!("/v1/jobs/{job}")).await?;
+            let status = hub.status(job).await?;
             if identity.json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
-                println!("job {job}: {}", status["state"].as_str().unwrap_or("?"));
-                if let Some(e) = status["error"].as_str() {
+                let summary = &status.summary;
+                println!("job {job}: {}", summary.state);
+                if let Some(e) = &summary.error {
                     println!("  error: {e}");
                 }
-                for a in status["assignments"].as_array().into_iter().flatten() {
-                    println!(
-                        "  miner {} replica {}: {}",
-                        a["miner"].as_str().unwrap_or("?"),
-                        a["replica"],
-                        a["state"].as_str().unwrap_or("?")
-                    );
+                for a in &status.assignments {
+                    println!("  miner {} replica {}: {}", a.miner, a.replica, a.state);
                 }
                 println!(
                     "  settlement: {}",
-                    status["settlement"]["state"].as_str().unwrap_or("not yet")
+                    summary
+                        .settlement
+                        .state
+                        .map_or("not yet", fog_protocol::api::SettlementState::as_str)
                 );
+                println!("  {}", data_kept(summary.data_expires_at));
             }
         }
         JobAction::List { limit } => {
             hub.login(&key).await?;
-            let page = hub.get(&format!("/v1/jobs?limit={limit}")).await?;
+            let page = hub.jobs(limit).await?;
             if identity.json {
                 println!("{}", serde_json::to_string_pretty(&page)?);
             } else {
-                for j in page["jobs"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}  {}",
-                        j["jobId"].as_str().unwrap_or("?"),
-                        j["state"].as_str().unwrap_or("?")
-                    );
+                for j in &page.jobs {
+                    println!("{}  {}", j.job_id, j.state);
                 }
             }
         }
         JobAction::Cancel { job } => {
             hub.login(&key).await?;
-            hub.post(&format!("/v1/jobs/{job}/cancel"), &serde_json::json!({}))
-                .await?;
+            hub.cancel(job).await?;
             println!("job {job} cancelled");
         }
     }
@@ -719,7 +717,7 @@ async fn chain_context(
     key: PrivateKeySigner,
 ) -> anyhow::Result<fog_cli::run::Context> {
     let (deployment_path, deployment, rpc) = deployment_and_rpc(identity)?;
-    let info = HubInfo::fetch(hub_url).await?;
+    let info = fetch_hub_info(hub_url).await?;
     if info.chain_id != deployment.chain_id || info.escrow != deployment.escrow {
         bail!(
             "the hub at {hub_url} settles on chain {} with escrow {}, but {} is chain {} with escrow {}",
@@ -736,30 +734,22 @@ async fn chain_context(
 }
 
 /// What `GET /v1/hub` says.
-struct HubInfo {
-    hub: fog_protocol::Address,
-    chain_id: u64,
-    escrow: fog_protocol::Address,
+type HubInfo = fog_protocol::api::HubInfo;
+
+async fn fetch_hub_info(hub_url: &str) -> anyhow::Result<HubInfo> {
+    Ok(fog_cli::client::HubClient::new(hub_url).hub_info().await?)
 }
 
-impl HubInfo {
-    async fn fetch(hub_url: &str) -> anyhow::Result<Self> {
-        let info = fog_cli::client::HubClient::new(hub_url)
-            .get("/v1/hub")
-            .await?;
-        Ok(Self {
-            hub: info["hub"]
-                .as_str()
-                .and_then(|a| a.parse().ok())
-                .context("the hub did not say its address")?,
-            chain_id: info["chainId"]
-                .as_u64()
-                .context("the hub did not say its chain")?,
-            escrow: info["escrow"]
-                .as_str()
-                .and_then(|a| a.parse().ok())
-                .context("the hub did not say its escrow")?,
-        })
+/// When the hub deletes a job's output, logs and inputs, for people.
+fn data_kept(expires_at: Option<i64>) -> String {
+    match expires_at {
+        None => "output, logs and inputs kept until the retention period after the job closes"
+            .to_owned(),
+        Some(t) => {
+            let when = chrono::DateTime::from_timestamp(t, 0)
+                .map_or_else(|| t.to_string(), |d| d.to_rfc3339());
+            format!("output, logs and inputs kept until {when}")
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use alloy::network::EthereumWallet;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::SignerSync;
 use alloy::sol_types::SolStruct;
+use fog_protocol::api::{JobState, SettlementState};
 use fog_protocol::contracts::fog_token::FogToken;
 use fog_protocol::contracts::job_escrow::JobEscrow;
 use fog_protocol::deploy::Deployment;
@@ -217,20 +218,14 @@ pub async fn run(
     spec.validate(now())?;
 
     progress("asking the hub for a quote");
-    let quote = ctx
-        .hub
-        .post("/v1/quote", &serde_json::json!({ "spec": spec }))
-        .await?;
-    if quote["enoughMiners"] != true {
+    let quote = ctx.hub.quote(&spec).await?;
+    if !quote.enough_miners {
         return Err(RunError::NoMiners {
-            fitting: quote["fittingMiners"].as_u64().unwrap_or(0),
+            fitting: quote.fitting_miners,
             replicas: u64::from(req.replicas),
         });
     }
-    let needed: U256 = quote["suggestedMaxPayment"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(U256::MAX);
+    let needed = quote.suggested_max_payment;
     if needed > req.max_price {
         return Err(RunError::TooCheap {
             needed,
@@ -250,7 +245,7 @@ pub async fn run(
     progress("uploading inputs and submitting the signed spec");
     ctx.hub.login(&ctx.key).await?;
     for (name, bytes) in files {
-        ctx.hub.upload(&name, bytes).await?;
+        ctx.hub.upload(&name, bytes, Some(job_id)).await?;
     }
     submit_when_confirmed(ctx, job_id, &signed, spec.deadline, &mut progress).await?;
     let mut report = RunReport {
@@ -265,34 +260,29 @@ pub async fn run(
     }
 
     progress("running; logs follow");
-    ctx.hub.logs(job_id, true, log).await?;
+    let mut log = log;
+    ctx.hub
+        .logs(job_id, true, |line| log(line.stream.as_str(), &line.data))
+        .await?;
     let status = ctx
         .hub
         .wait_for(
             job_id,
             Duration::from_secs(spec.maxDurationSecs + 60),
-            |s| {
-                matches!(
-                    s["state"].as_str(),
-                    Some("completed" | "failed" | "cancelled")
-                )
-            },
+            |s| s.summary.state.is_final(),
         )
         .await?;
-    if status["state"] != "completed" {
+    if status.summary.state != JobState::Completed {
         return Err(RunError::NotCompleted {
-            state: status["state"].as_str().unwrap_or("unknown").to_owned(),
-            error: status["error"].as_str().unwrap_or("").to_owned(),
+            state: status.summary.state.to_string(),
+            error: status.summary.error.unwrap_or_default(),
         });
     }
 
     progress("waiting for the hub to settle on chain");
     ctx.hub
         .wait_for(job_id, Duration::from_secs(180), |s| {
-            matches!(
-                s["settlement"]["state"].as_str(),
-                Some("settled" | "failed" | "refunded")
-            )
+            s.summary.settlement.state.is_some_and(|st| st.is_final())
         })
         .await?;
     progress("downloading and verifying the output");
@@ -337,24 +327,20 @@ async fn submit_when_confirmed(
 /// The settlement of a completed job, read from the chain: the settlement
 /// transaction the hub reports, and the receipts it emitted.
 pub async fn settled(ctx: &Context, job_id: B256) -> Result<(B256, Settlement), RunError> {
-    let status = ctx.hub.get(&format!("/v1/jobs/{job_id}")).await?;
-    if status["settlement"]["state"] != "settled" {
+    let job = ctx.hub.status(job_id).await?.summary;
+    let settlement = job.settlement;
+    if settlement.state != Some(SettlementState::Settled) {
         return Err(RunError::NotCompleted {
             state: format!(
                 "{} (settlement: {})",
-                status["state"].as_str().unwrap_or("unknown"),
-                status["settlement"]["state"].as_str().unwrap_or("not yet")
+                job.state,
+                settlement.state.map_or("not yet", SettlementState::as_str)
             ),
-            error: status["settlement"]["error"]
-                .as_str()
-                .or(status["error"].as_str())
-                .unwrap_or("")
-                .to_owned(),
+            error: settlement.error.or(job.error).unwrap_or_default(),
         });
     }
-    let tx: B256 = status["settlement"]["tx"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
+    let tx = settlement
+        .tx
         .ok_or_else(|| RunError::Chain("the hub reports no settlement transaction".into()))?;
     Ok((tx, read_settlement(ctx, job_id, tx).await?))
 }

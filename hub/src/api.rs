@@ -1,77 +1,112 @@
 //! The hub's HTTP surface: the buyer API under `/v1`, the miners' WebSocket
 //! and blob endpoints, `/healthz` and `/metrics`.
 //!
-//! Every error is JSON `{"error": "…"}` with a 4xx status that says what was
-//! wrong with the request (5xx only for the hub's own faults). JSON bodies
-//! are parsed by hand from bytes so that a malformed body gets serde's own
-//! message (field, line, column) rather than a generic rejection.
+//! Bodies are the typed structs of [`fog_protocol::api`]; the OpenAPI
+//! document is generated from them and from the `#[utoipa::path]` of each
+//! handler ([`openapi`]). Every error, whatever its status (405 and 413 from
+//! the framework included), is [`ErrorBody`] `{"error": {"code", "message"}}`
+//! saying what was wrong and what to do; 5xx only for the hub's own faults.
+//!
+//! Data isolation: a blob is usable only by the keys that own it (uploaded
+//! its bytes, or own the job that produced it) or, once its owner published
+//! it, by anyone. Answers never depend on whether another key holds the same
+//! bytes: an upload always sends and checks the whole body, a blob the
+//! caller does not own is "not yours" whether or not it exists.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use fog_protocol::api::{
+    AssignmentView, BlobInfo, Cancelled, Challenge, ChallengeRequest, ErrorBody, Health, HubInfo,
+    JobList, JobState, JobStatus, JobSummary, LoginRequest, Quota, QuoteRequest, Session,
+    SettlementView, SubmitRequest, Submitted,
+};
+use fog_protocol::output::output_limit;
 use fog_protocol::wire::buyer_login_message;
-use fog_protocol::{Address, B256, Eip712Domain, JobSpec, Signature, U256};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use fog_protocol::{Address, B256, U256};
+use serde::Deserialize;
+use utoipa::OpenApi;
 
-use crate::auth::{Auth, Principal};
-use crate::blobs::{BlobError, BlobStore};
-use crate::chain::{Chain, EscrowError};
-use crate::engine::{EngineHandle, Event};
-use crate::metrics::{Metrics, StateLabel};
-use crate::store::{AssignmentRow, JobRow, JobState, Store, StoreError};
+use crate::auth::Principal;
+use crate::blobs::BlobError;
+use crate::chain::EscrowError;
+use crate::engine::Event;
+use crate::metrics::StateLabel;
+use crate::state::{AppState, Shared};
+use crate::store::{AssignmentRow, BlobKind, JobRow, OwnedBlob, StoreError};
 
-/// Size limits of requests.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Largest JSON body.
-    pub max_json_bytes: usize,
-    /// Largest blob (input or output archive).
-    pub max_blob_bytes: u64,
-}
+pub use crate::state::Limits;
 
-/// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    pub store: Store,
-    pub blobs: BlobStore,
-    pub chain: Chain,
-    pub auth: Auth,
-    pub engine: EngineHandle,
-    pub metrics: Metrics,
-    pub limits: Limits,
-    pub domain: Eip712Domain,
-    pub heartbeat_interval: Duration,
-    pub fee_bps: u16,
-    pub next_conn: AtomicU64,
-}
-
-pub type AppState = Arc<Shared>;
+/// The header naming an escrow the caller has open with this hub, on an
+/// upload: what it has at stake raises its storage quota.
+pub const ESCROW_HEADER: &str = "x-fog-escrow";
 
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
+    code: &'static str,
     message: String,
+    retry_after: Option<Duration>,
+}
+
+/// The stable code of a status, for [`ErrorBody`].
+fn code_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        422 => "unprocessable",
+        425 => "too_early",
+        429 => "rate_limited",
+        502 => "bad_gateway",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "bad_request",
+    }
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
+            code: code_of(status),
             message: message.into(),
+            retry_after: None,
         }
     }
 
     fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn rate_limited(what: &str, wait: Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(Duration::from_secs(secs.max(1))),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests {what}: retry in {} s", secs.max(1)),
+            )
+        }
     }
 }
 
@@ -80,7 +115,14 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, error = %self.message, "request failed");
         }
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut response =
+            (self.status, Json(ErrorBody::new(self.code, self.message))).into_response();
+        if let Some(wait) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&wait.as_secs().to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -113,21 +155,33 @@ impl From<BlobError> for ApiError {
     }
 }
 
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        Self::new(e.status(), format!("request body: {}", e.body_text()))
+    }
+}
+
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Parses a JSON body, saying exactly what is wrong with a bad one.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("request body: {e}")))
+fn parse_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
+    let body = body?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("request body: {e}")))
 }
 
 fn parse_hash(what: &str, text: &str) -> ApiResult<B256> {
     let ok = text.len() == 66 && text.starts_with("0x");
     let hash = if ok { text.parse::<B256>().ok() } else { None };
     hash.ok_or_else(|| {
+        let shown: String = text.chars().take(80).collect();
         ApiError::bad(format!(
-            "{what} {text:?} is not a 0x-prefixed 32-byte hex hash"
+            "{what} {shown:?} is not a 0x-prefixed 32-byte hex hash"
         ))
     })
+}
+
+fn unix_now() -> u64 {
+    fog_protocol::clock::unix_now()
 }
 
 /// The caller's principal from `Authorization: Bearer TOKEN`.
@@ -185,27 +239,32 @@ async fn own_job(app: &Shared, caller: Address, job_id: B256) -> ApiResult<JobRo
     }
 }
 
-/// The buyer API, miners' endpoints and operations, as one router.
+/// The buyer API, miners' endpoints and operations, as one router. Serve it
+/// with `into_make_service_with_connect_info::<SocketAddr>()`: rate limits
+/// are per source address.
 pub fn router(app: AppState) -> axum::Router {
     let json_limit = app.limits.max_json_bytes;
     let blob_routes = axum::Router::new()
         .route("/v1/blobs/{hash}", put(put_blob).get(get_blob))
-        .route("/v1/miner/jobs/{job_id}/output", put(put_output))
-        // Blob bodies stream through BlobStore::put, which enforces max_blob_bytes itself.
+        .route("/v1/miner/jobs/{jobId}/output", put(put_output))
+        // Blob bodies stream through BlobStore::put, which enforces its limit itself.
         .layer(DefaultBodyLimit::disable());
     axum::Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/openapi.json", get(openapi_document))
         .route("/v1/hub", get(hub_info))
         .route("/v1/auth/challenge", post(challenge))
         .route("/v1/auth/login", post(login))
         .route("/v1/quote", post(quote))
+        .route("/v1/quota", get(quota))
         .route("/v1/jobs", post(submit).get(list_jobs))
-        .route("/v1/jobs/{job_id}", get(job_status))
-        .route("/v1/jobs/{job_id}/logs", get(job_logs))
-        .route("/v1/jobs/{job_id}/output", get(job_output))
-        .route("/v1/jobs/{job_id}/cancel", post(cancel_job))
+        .route("/v1/jobs/{jobId}", get(job_status))
+        .route("/v1/jobs/{jobId}/logs", get(job_logs))
+        .route("/v1/jobs/{jobId}/output", get(job_output))
+        .route("/v1/jobs/{jobId}/cancel", post(cancel_job))
+        .route("/v1/blobs/{hash}/info", get(blob_info))
+        .route("/v1/blobs/{hash}/publish", post(publish_blob))
         .route("/v1/miner/ws", get(crate::sessions::miner_ws))
         .route("/v1/miner/blobs/{hash}", get(miner_blob))
         .layer(DefaultBodyLimit::max(json_limit))
@@ -216,18 +275,109 @@ pub fn router(app: AppState) -> axum::Router {
                 "no such endpoint; see /v1/openapi.json",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method; see /v1/openapi.json",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            rate_limit,
+        ))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(app)
 }
 
-async fn healthz(State(app): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    app.store.job_counts().await?;
-    Ok(Json(json!({ "status": "ok" })))
+/// Per source address, per key and (for login challenges) per address
+/// again, stricter; health and metrics are never limited.
+async fn rate_limit(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let path = request.uri().path();
+    if path == "/healthz" || path == "/metrics" {
+        return Ok(next.run(request).await);
+    }
+    let limited = |what: String, wait| {
+        app.metrics.rate_limited.inc();
+        ApiError::rate_limited(&what, wait)
+    };
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        let ip = peer.ip();
+        app.rates
+            .address(ip)
+            .map_err(|wait| limited(format!("from {ip}"), wait))?;
+        if path == "/v1/auth/challenge" {
+            app.rates
+                .challenge(ip)
+                .map_err(|wait| limited(format!("for login challenges from {ip}"), wait))?;
+        }
+    }
+    if let Ok(principal) = principal(&app, request.headers()) {
+        let key = match principal {
+            Principal::Buyer(a) | Principal::Miner(a) => a,
+        };
+        app.rates
+            .key(key)
+            .map_err(|wait| limited(format!("for {key}"), wait))?;
+    }
+    Ok(next.run(request).await)
 }
 
+/// The safety net of the one error shape: an error answer made outside the
+/// handlers (a body the framework refused, an unroutable request) that is
+/// not JSON yet is wrapped into [`ErrorBody`], its text kept as the message.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned()
+    } else {
+        text
+    };
+    let mut wrapped = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            wrapped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    wrapped
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The hub and its database answer", body = Health)))]
+async fn healthz(State(app): State<AppState>) -> ApiResult<Json<Health>> {
+    app.store.job_counts().await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+    }))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text); see docs/hub.md", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(app): State<AppState>) -> ApiResult<Response> {
     for (state, n) in app.store.job_counts().await? {
         app.metrics.jobs.get_or_create(&StateLabel { state }).set(n);
     }
+    app.metrics
+        .pending_challenges
+        .set(i64::try_from(app.auth.pending_challenges()).unwrap_or(i64::MAX));
     let text = app
         .metrics
         .encode()
@@ -243,77 +393,65 @@ async fn metrics(State(app): State<AppState>) -> ApiResult<Response> {
 }
 
 /// Who this hub is on chain: what a client needs to open an escrow with it.
-async fn hub_info(State(app): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({
-        "hub": app.chain.hub(),
-        "chainId": app.chain.chain_id(),
-        "escrow": app.chain.escrow(),
-        "feeBps": app.fee_bps,
-    }))
+#[utoipa::path(get, path = "/v1/hub", tag = "hub",
+    responses((status = 200, description = "The hub's address, chain and escrow", body = HubInfo)))]
+async fn hub_info(State(app): State<AppState>) -> Json<HubInfo> {
+    Json(HubInfo {
+        hub: app.chain.hub(),
+        chain_id: app.chain.chain_id(),
+        escrow: app.chain.escrow(),
+        fee_bps: app.fee_bps,
+    })
 }
 
-async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../openapi.json"),
-    )
-        .into_response()
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "hub",
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
+async fn openapi_document() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChallengeRequest {
-    address: Address,
-}
-
+#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth",
+    request_body = ChallengeRequest,
+    responses((status = 200, description = "A nonce and the message to sign", body = Challenge)))]
 async fn challenge(
     State(app): State<AppState>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
-    let req: ChallengeRequest = parse_json(&body)?;
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Challenge>> {
+    let req: ChallengeRequest = parse_json(body)?;
     let nonce = app.auth.challenge(req.address);
     let message = buyer_login_message(app.chain.hub(), app.chain.chain_id(), nonce);
-    Ok(Json(json!({ "nonce": nonce, "message": message })))
+    Ok(Json(Challenge { nonce, message }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginRequest {
-    address: Address,
-    nonce: B256,
-    #[serde(with = "fog_protocol::signature_hex")]
-    signature: Signature,
-}
-
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses((status = 200, description = "A bearer token", body = Session)))]
 async fn login(
     State(app): State<AppState>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
-    let req: LoginRequest = parse_json(&body)?;
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Session>> {
+    let req: LoginRequest = parse_json(body)?;
     let message = buyer_login_message(app.chain.hub(), app.chain.chain_id(), req.nonce);
     let (token, ttl) = app
         .auth
         .login(req.address, req.nonce, &message, &req.signature)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
-    Ok(Json(
-        json!({ "token": token, "expiresInSecs": ttl.as_secs() }),
-    ))
+    Ok(Json(Session {
+        token,
+        expires_in_secs: ttl.as_secs(),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuoteRequest {
-    spec: JobSpec,
-}
-
+#[utoipa::path(post, path = "/v1/quote", tag = "jobs",
+    request_body = QuoteRequest,
+    responses((status = 200, description = "What the spec would cost with the miners connected now", body = fog_protocol::api::Quote)))]
 async fn quote(
     State(app): State<AppState>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
-    let req: QuoteRequest = parse_json(&body)?;
-    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<fog_protocol::api::Quote>> {
+    let req: QuoteRequest = parse_json(body)?;
     req.spec
-        .validate(now)
+        .validate(unix_now())
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("spec: {e}")))?;
     let quote = app
         .engine
@@ -322,27 +460,20 @@ async fn quote(
             reply,
         })
         .await?;
-    Ok(Json(serde_json::to_value(quote).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    })?))
+    Ok(Json(quote))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SubmitRequest {
-    /// The escrow's job id (`keccak256(buyer, salt)`).
-    job_id: B256,
-    spec: JobSpec,
-    /// The buyer's EIP-712 signature of the spec; its signer is the buyer.
-    #[serde(with = "fog_protocol::signature_hex")]
-    signature: Signature,
-}
-
-async fn submit(State(app): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
-    let req: SubmitRequest = parse_json(&body)?;
-    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
+    request_body = SubmitRequest,
+    security(("bearer" = [])),
+    responses((status = 201, description = "Accepted and queued", body = Submitted)))]
+async fn submit(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let req: SubmitRequest = parse_json(body)?;
     req.spec
-        .validate(now)
+        .validate(unix_now())
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("spec: {e}")))?;
     let signed = fog_protocol::SignedJobSpec {
         payload: req.spec,
@@ -353,40 +484,42 @@ async fn submit(State(app): State<AppState>, body: axum::body::Bytes) -> ApiResu
         .map_err(|e| ApiError::bad(format!("signature: {e}")))?;
     let spec = signed.payload;
     for input in &spec.inputs {
-        match app.store.blob(input.contentHash).await? {
-            Some((size, _)) if size == input.size => {}
-            Some((size, _)) => {
+        match app.store.usable_blob(input.contentHash, buyer).await? {
+            Some(size) if size == input.size => {}
+            Some(size) => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     format!(
-                        "input {:?}: the blob {} has {size} bytes, the spec says {}",
+                        "input {:?}: your blob {} has {size} bytes, the spec says {}",
                         input.path, input.contentHash, input.size
                     ),
                 ));
             }
+            // The same answer whether or not another key holds these bytes.
             None => {
                 return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                    StatusCode::FORBIDDEN,
                     format!(
-                        "input {:?}: upload blob {} first (PUT /v1/blobs/{})",
+                        "input {:?}: you have no blob {}: upload it first (PUT /v1/blobs/{}), or name a blob its owner published",
                         input.path, input.contentHash, input.contentHash
                     ),
                 ));
             }
         }
     }
-    app.chain
+    let escrow = app
+        .chain
         .check_escrow(req.job_id, buyer, &spec)
         .await
-        .map_err(|e| match e {
-            EscrowError::Rpc(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
-            // 425 Too Early: the same request will succeed once the chain moves on.
-            EscrowError::Unconfirmed { .. } => ApiError::new(StatusCode::TOO_EARLY, e.to_string()),
-            other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
-        })?;
+        .map_err(escrow_refusal)?;
     let row = app
         .store
         .insert_job(req.job_id, buyer, &spec, &signed.signature)
+        .await?;
+    let inputs: Vec<B256> = spec.inputs.iter().map(|i| i.contentHash).collect();
+    app.store.link_job_blobs(req.job_id, &inputs).await?;
+    app.store
+        .add_stake(req.job_id, buyer, escrow.max_payment, escrow.deadline)
         .await?;
     app.engine
         .send(Event::JobQueued { job_id: req.job_id })
@@ -395,92 +528,103 @@ async fn submit(State(app): State<AppState>, body: axum::body::Bytes) -> ApiResu
     tracing::info!(job = %req.job_id, %buyer, "job submitted");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "jobId": row.job_id, "specHash": row.spec_hash, "state": row.state })),
+        Json(Submitted {
+            job_id: row.job_id,
+            spec_hash: row.spec_hash,
+            state: row.state,
+        }),
     )
         .into_response())
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AssignmentView {
-    miner: Address,
-    replica: u16,
-    state: crate::store::AssignmentState,
-    max_charge: U256,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    receipt: Option<fog_protocol::SignedReceipt>,
-    /// The hub's signature of the Assignment (for settling the receipt).
-    #[serde(with = "fog_protocol::signature_hex")]
-    assignment_signature: Signature,
-}
-
-impl From<AssignmentRow> for AssignmentView {
-    fn from(a: AssignmentRow) -> Self {
-        Self {
-            miner: a.miner,
-            replica: a.replica,
-            state: a.state,
-            max_charge: a.max_charge,
-            error: a.error,
-            receipt: a.receipt,
-            assignment_signature: a.signature,
-        }
+fn escrow_refusal(e: EscrowError) -> ApiError {
+    match e {
+        EscrowError::Rpc(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
+        // 425 Too Early: the same request will succeed once the chain moves on.
+        EscrowError::Unconfirmed { .. } => ApiError::new(StatusCode::TOO_EARLY, e.to_string()),
+        other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
     }
 }
 
-fn job_summary(job: &JobRow) -> serde_json::Value {
-    json!({
-        "jobId": job.job_id,
-        "specHash": job.spec_hash,
-        "state": job.state,
-        "error": job.error,
-        "outputHash": job.output_hash,
-        "replicas": job.spec.replicas,
-        "createdAt": job.created_at,
-        "updatedAt": job.updated_at,
-        "cursor": job.seq,
-        "settlement": {
-            "state": job.settlement,
-            "tx": job.settle_tx,
-            "error": job.settle_error,
-        },
-    })
+fn assignment_view(a: AssignmentRow) -> AssignmentView {
+    AssignmentView {
+        miner: a.miner,
+        replica: a.replica,
+        state: a.state,
+        max_charge: a.max_charge,
+        error: a.error,
+        receipt: a.receipt,
+        assignment_signature: a.signature,
+    }
 }
 
+fn job_summary(app: &Shared, job: &JobRow) -> JobSummary {
+    JobSummary {
+        job_id: job.job_id,
+        spec_hash: job.spec_hash,
+        state: job.state,
+        error: job.error.clone(),
+        output_hash: job.output_hash,
+        replicas: job.spec.replicas,
+        created_at: job.created_at,
+        updated_at: job.updated_at,
+        cursor: job.seq,
+        settlement: SettlementView {
+            state: job.settlement,
+            tx: job.settle_tx,
+            error: job.settle_error.clone(),
+        },
+        data_expires_at: job.closed_at.map(|closed| {
+            closed.saturating_add(i64::try_from(app.storage.retention_secs).unwrap_or(i64::MAX))
+        }),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{jobId}", tag = "jobs",
+    params(("jobId" = String, Path, description = "0x-hex job id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The job, its spec and its replicas' runs", body = JobStatus)))]
 async fn job_status(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(job_id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<JobStatus>> {
     let caller = buyer(&app, &headers)?;
     let job = own_job(&app, caller, parse_hash("job id", &job_id)?).await?;
-    let assignments: Vec<AssignmentView> = app
+    let assignments = app
         .store
         .assignments_of(job.job_id)
         .await?
         .into_iter()
-        .map(Into::into)
+        .map(assignment_view)
         .collect();
-    let mut view = job_summary(&job);
-    view["spec"] = serde_json::to_value(&job.spec).unwrap_or_default();
-    view["assignments"] = serde_json::to_value(assignments).unwrap_or_default();
-    Ok(Json(view))
+    Ok(Json(JobStatus {
+        summary: job_summary(&app, &job),
+        spec: job.spec,
+        assignments,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// A `cursor` from an earlier page: only older jobs.
     before: Option<i64>,
+    /// Jobs per page, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's jobs, newest first", body = JobList)))]
 async fn list_jobs(
     State(app): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<JobList>> {
     let caller = buyer(&app, &headers)?;
     let Query(query) = query.map_err(|e| ApiError::bad(e.body_text()))?;
     let limit = query.limit.unwrap_or(50);
@@ -488,28 +632,36 @@ async fn list_jobs(
         return Err(ApiError::bad("limit must be 1-500"));
     }
     let jobs = app.store.jobs_of(caller, query.before, limit).await?;
-    let next = (jobs.len() == limit as usize)
+    let next_before = (jobs.len() == limit as usize)
         .then(|| jobs.last().map(|j| j.seq))
         .flatten();
-    Ok(Json(
-        json!({ "jobs": jobs.iter().map(job_summary).collect::<Vec<_>>(), "nextBefore": next }),
-    ))
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(|j| job_summary(&app, j)).collect(),
+        next_before,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogQuery {
+    /// Only lines after this `seq`.
     after: Option<i64>,
+    /// Keep the response open until the job ends.
     follow: Option<bool>,
 }
 
-/// Logs as NDJSON lines `{"seq", "miner", "stream", "data"}`; with
+/// Logs as NDJSON lines ([`fog_protocol::api::LogLine`]); with
 /// `follow=true` the response stays open until the job ends.
+#[utoipa::path(get, path = "/v1/jobs/{jobId}/logs", tag = "jobs",
+    params(("jobId" = String, Path, description = "0x-hex job id"), LogQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "NDJSON, one LogLine per line", content_type = "application/x-ndjson", body = fog_protocol::api::LogLine)))]
 async fn job_logs(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(job_id): Path<String>,
-    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<LogQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let caller = buyer(&app, &headers)?;
     let Query(query) = query.map_err(|e| ApiError::bad(e.body_text()))?;
@@ -565,6 +717,10 @@ async fn job_logs(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/v1/jobs/{jobId}/output", tag = "jobs",
+    params(("jobId" = String, Path, description = "0x-hex job id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The output archive the replicas agreed on (a tar; its sha256 is the receipts' outputHash)", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn job_output(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -587,9 +743,12 @@ async fn job_output(
 
 async fn send_blob(app: &Shared, hash: B256) -> ApiResult<Response> {
     let path = app.blobs.path(hash);
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no blob {hash}")))?;
+    let file = tokio::fs::File::open(&path).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("blob {hash} is no longer stored (its retention period is over)"),
+        )
+    })?;
     let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
@@ -602,11 +761,15 @@ async fn send_blob(app: &Shared, hash: B256) -> ApiResult<Response> {
         .into_response())
 }
 
+#[utoipa::path(post, path = "/v1/jobs/{jobId}/cancel", tag = "jobs",
+    params(("jobId" = String, Path, description = "0x-hex job id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The job is cancelled", body = Cancelled)))]
 async fn cancel_job(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(job_id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Cancelled>> {
     let caller = buyer(&app, &headers)?;
     let job = own_job(&app, caller, parse_hash("job id", &job_id)?).await?;
     app.engine
@@ -616,12 +779,94 @@ async fn cancel_job(
         })
         .await?
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
-    Ok(Json(
-        json!({ "jobId": job.job_id, "state": JobState::Cancelled }),
-    ))
+    Ok(Json(Cancelled {
+        job_id: job.job_id,
+        state: JobState::Cancelled,
+    }))
 }
 
-/// Buyers upload inputs by hash: the body must hash to it.
+// ---- blobs -----------------------------------------------------------------------
+
+/// What a key may store now: its free allowance plus what its stake buys,
+/// capped. Returns (max bytes, max blobs, stake).
+async fn quota_of(app: &Shared, key: Address) -> ApiResult<Quota> {
+    let stake = app.store.stake(key, unix_now()).await?;
+    let (used_bytes, used_blobs) = app.store.usage(key).await?;
+    let st = &app.storage;
+    let tokens = stake / U256::from(10u64).pow(U256::from(18u64));
+    let grow = |per_token: u64| {
+        u64::try_from(tokens.saturating_mul(U256::from(per_token))).unwrap_or(u64::MAX)
+    };
+    Ok(Quota {
+        used_bytes,
+        used_blobs,
+        max_bytes: st
+            .free_bytes
+            .saturating_add(grow(st.bytes_per_token))
+            .min(st.max_bytes),
+        max_blobs: st
+            .free_blobs
+            .saturating_add(grow(st.blobs_per_token))
+            .min(st.max_blobs),
+        stake,
+    })
+}
+
+fn quota_message(q: &Quota, adding: &str, app: &Shared) -> String {
+    format!(
+        "storage quota exceeded: you hold {} bytes in {} blobs and {adding}; your quota is {} bytes and {} blobs ({} bytes and {} blobs free, plus {} bytes and {} blobs per whole token you have in open escrows with this hub: {} base units now). Open your job's escrow first and name it in the {ESCROW_HEADER} header, or wait for your older blobs to expire",
+        q.used_bytes,
+        q.used_blobs,
+        q.max_bytes,
+        q.max_blobs,
+        app.storage.free_bytes,
+        app.storage.free_blobs,
+        app.storage.bytes_per_token,
+        app.storage.blobs_per_token,
+        q.stake
+    )
+}
+
+fn blob_view(app: &Shared, owned: &OwnedBlob) -> BlobInfo {
+    BlobInfo {
+        hash: owned.hash,
+        size: owned.size,
+        public: owned.public,
+        expires_at: owned
+            .created_at
+            .saturating_add(i64::try_from(app.storage.unused_blob_secs).unwrap_or(i64::MAX)),
+    }
+}
+
+/// Records what the caller has at stake when it names an open escrow.
+async fn note_escrow(app: &Shared, caller: Address, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(value) = headers.get(ESCROW_HEADER) else {
+        return Ok(());
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad(format!("{ESCROW_HEADER}: not text")))?;
+    let job_id = parse_hash(ESCROW_HEADER, text.trim())?;
+    let escrow = app
+        .chain
+        .open_escrow(job_id, caller)
+        .await
+        .map_err(escrow_refusal)?;
+    app.store
+        .add_stake(job_id, caller, escrow.max_payment, escrow.deadline)
+        .await?;
+    Ok(())
+}
+
+/// Buyers upload inputs by hash: the body must hash to it. The whole body
+/// is always read and checked, whoever else stored the same bytes: owning a
+/// blob takes having its bytes.
+#[utoipa::path(put, path = "/v1/blobs/{hash}", tag = "blobs",
+    params(("hash" = String, Path, description = "0x-hex sha256 of the body"),
+           ("x-fog-escrow" = Option<String>, Header, description = "A job id whose escrow the caller has open with this hub: raises the storage quota")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    security(("bearer" = [])),
+    responses((status = 201, description = "Stored; the caller owns it", body = BlobInfo)))]
 async fn put_blob(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -630,29 +875,63 @@ async fn put_blob(
 ) -> ApiResult<Response> {
     let caller = buyer(&app, &headers)?;
     let expected = parse_hash("blob hash", &hash)?;
-    store_blob(&app, body, caller, Some(expected)).await
-}
-
-/// Streams an upload into the blob store and records who uploaded it.
-async fn store_blob(
-    app: &Shared,
-    body: Body,
-    uploader: Address,
-    expected: Option<B256>,
-) -> ApiResult<Response> {
-    let (hash, size) = app
+    note_escrow(&app, caller, &headers).await?;
+    if let Some(owned) = app.store.owned_blob(expected, caller).await?
+        && owned.kind == BlobKind::Upload
+    {
+        return Ok((StatusCode::CREATED, Json(blob_view(&app, &owned))).into_response());
+    }
+    let quota = quota_of(&app, caller).await?;
+    if quota.used_blobs >= quota.max_blobs {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            quota_message(&quota, "may store no further blob", &app),
+        )
+        .with_code("quota_exceeded"));
+    }
+    let room = quota.max_bytes.saturating_sub(quota.used_bytes);
+    let limit = room.min(app.limits.max_blob_bytes);
+    let staged = match app
         .blobs
-        .put(body.into_data_stream(), app.limits.max_blob_bytes, expected)
+        .stage(body.into_data_stream(), limit, Some(expected))
+        .await
+    {
+        Err(BlobError::TooLarge { .. }) if room < app.limits.max_blob_bytes => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                quota_message(
+                    &quota,
+                    &format!("this upload needs more than the {room} bytes left"),
+                    &app,
+                ),
+            )
+            .with_code("quota_exceeded"));
+        }
+        other => other?,
+    };
+    let _committing = app.blobs.commit_lock().await;
+    let (hash, size) = app.blobs.commit(staged).await?;
+    app.store.record_blob(hash, size, caller).await?;
+    let owned = app
+        .store
+        .add_owner(hash, caller, size, BlobKind::Upload)
         .await?;
-    app.store.put_blob(hash, size, uploader).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "hash": hash, "size": size })),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(blob_view(&app, &owned))).into_response())
 }
 
-/// Buyers read back the blobs they uploaded (outputs: `/v1/jobs/{id}/output`).
+/// The caller's own blob, or 404 — whether or not anyone else has it.
+async fn mine(app: &Shared, caller: Address, hash: B256) -> ApiResult<OwnedBlob> {
+    app.store
+        .owned_blob(hash, caller)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("you have no blob {hash}")))
+}
+
+/// Buyers read back the blobs they own (outputs also at `/v1/jobs/{id}/output`).
+#[utoipa::path(get, path = "/v1/blobs/{hash}", tag = "blobs",
+    params(("hash" = String, Path, description = "0x-hex sha256")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The blob's bytes", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn get_blob(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -660,16 +939,59 @@ async fn get_blob(
 ) -> ApiResult<Response> {
     let caller = buyer(&app, &headers)?;
     let hash = parse_hash("blob hash", &hash)?;
-    match app.store.blob(hash).await? {
-        Some((_, uploader)) if uploader == caller => send_blob(&app, hash).await,
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("you uploaded no blob {hash}"),
-        )),
-    }
+    let owned = mine(&app, caller, hash).await?;
+    send_blob(&app, owned.hash).await
 }
 
-/// A miner uploads the output archive of a job it holds.
+#[utoipa::path(get, path = "/v1/blobs/{hash}/info", tag = "blobs",
+    params(("hash" = String, Path, description = "0x-hex sha256")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's blob: size, whether published, when it expires unless used", body = BlobInfo)))]
+async fn blob_info(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<BlobInfo>> {
+    let caller = buyer(&app, &headers)?;
+    let owned = mine(&app, caller, parse_hash("blob hash", &hash)?).await?;
+    Ok(Json(blob_view(&app, &owned)))
+}
+
+/// Publishes the caller's blob: any buyer's spec may then name it.
+#[utoipa::path(post, path = "/v1/blobs/{hash}/publish", tag = "blobs",
+    params(("hash" = String, Path, description = "0x-hex sha256")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Published", body = BlobInfo)))]
+async fn publish_blob(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<BlobInfo>> {
+    let caller = buyer(&app, &headers)?;
+    let hash = parse_hash("blob hash", &hash)?;
+    mine(&app, caller, hash).await?;
+    app.store.publish_blob(hash, caller).await?;
+    let owned = mine(&app, caller, hash).await?;
+    Ok(Json(blob_view(&app, &owned)))
+}
+
+#[utoipa::path(get, path = "/v1/quota", tag = "blobs",
+    security(("bearer" = [])),
+    responses((status = 200, description = "What the caller stores and may store", body = Quota)))]
+async fn quota(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Quota>> {
+    let caller = buyer(&app, &headers)?;
+    Ok(Json(quota_of(&app, caller).await?))
+}
+
+// ---- miners -----------------------------------------------------------------------
+
+/// A miner uploads the output archive of a job it holds; it belongs to the
+/// job's buyer and is at most `output_limit` of the job's disk.
+#[utoipa::path(put, path = "/v1/miner/jobs/{jobId}/output", tag = "miners",
+    params(("jobId" = String, Path, description = "0x-hex job id")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    security(("bearer" = [])),
+    responses((status = 201, description = "Stored for the job's buyer", body = BlobInfo)))]
 async fn put_output(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -678,24 +1000,41 @@ async fn put_output(
 ) -> ApiResult<Response> {
     let caller = miner(&app, &headers)?;
     let job_id = parse_hash("job id", &job_id)?;
-    let allowed = app
+    let upload = app
         .engine
         .ask(|reply| Event::MayUpload {
             miner: caller,
             job_id,
             reply,
         })
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("job {job_id} is not assigned to you"),
+            )
+        })?;
+    let limit = output_limit(upload.disk_bytes).min(app.limits.max_blob_bytes);
+    let staged = app
+        .blobs
+        .stage(body.into_data_stream(), limit, None)
         .await?;
-    if !allowed {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("job {job_id} is not assigned to you"),
-        ));
-    }
-    store_blob(&app, body, caller, None).await
+    let _committing = app.blobs.commit_lock().await;
+    let (hash, size) = app.blobs.commit(staged).await?;
+    app.store.record_blob(hash, size, caller).await?;
+    let owned = app
+        .store
+        .add_owner(hash, upload.buyer, size, BlobKind::Output)
+        .await?;
+    app.store.link_job_blobs(job_id, &[hash]).await?;
+    Ok((StatusCode::CREATED, Json(blob_view(&app, &owned))).into_response())
 }
 
 /// A miner fetches an input of a job it holds.
+#[utoipa::path(get, path = "/v1/miner/blobs/{hash}", tag = "miners",
+    params(("hash" = String, Path, description = "0x-hex sha256")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The input's bytes", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn miner_blob(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -720,22 +1059,180 @@ async fn miner_blob(
     send_blob(&app, hash).await
 }
 
+/// The miners' WebSocket (documented here; served by [`crate::sessions`]).
+#[utoipa::path(get, path = "/v1/miner/ws", tag = "miners",
+    responses((status = 101, description = "Switching to the miner wire protocol (fog_protocol::wire)")))]
+#[allow(dead_code)]
+fn miner_ws_doc() {}
+
+// ---- the OpenAPI document ------------------------------------------------------------
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Fog hub API",
+        version = "1",
+        description = "Buyers submit buyer-signed job specs backed by an open on-chain escrow, upload inputs, follow their jobs and download verified outputs. Every error is JSON {\"error\": {\"code\", \"message\"}} saying what was wrong and what to do. Amounts are token base units as strings (0x-hex as the hub writes them; decimal accepted); hashes and addresses are 0x-hex. Blobs belong to the keys that uploaded them; storage is quota'd per key by what it has at stake, and data is deleted after a retention period once its job is closed."
+    ),
+    paths(
+        healthz, metrics, openapi_document, hub_info, challenge, login, quote, quota, submit,
+        list_jobs, job_status, job_logs, job_output, cancel_job, put_blob, get_blob,
+        blob_info, publish_blob, put_output, miner_blob, miner_ws_doc
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Conventions)
+)]
+struct ApiDoc;
+
+/// What every operation shares: the bearer scheme and the error answers.
+struct Conventions;
+
+impl utoipa::Modify for Conventions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A buyer token from /v1/auth/login, or (miner endpoints) a miner's session token from its WebSocket welcome."))
+                    .build(),
+            ),
+        );
+        let errors: [(&str, &str); 11] = [
+            (
+                "400",
+                "Malformed request: body, path parameter or query (the message names it)",
+            ),
+            ("401", "Missing, unknown or expired token"),
+            (
+                "403",
+                "Not allowed: another key's data, or the wrong kind of token",
+            ),
+            ("404", "No such job, blob or endpoint of yours"),
+            ("405", "The endpoint does not take this method"),
+            ("409", "The job is not in a state for this"),
+            (
+                "413",
+                "Body too large, or the storage quota exceeded (code quota_exceeded)",
+            ),
+            (
+                "422",
+                "Well-formed but refused: the spec, its escrow or its inputs",
+            ),
+            ("429", "Rate limited: see Retry-After"),
+            ("500", "The hub's own fault"),
+            ("503", "The hub is shutting down or overloaded"),
+        ];
+        let paths: Vec<String> = doc.paths.paths.keys().cloned().collect();
+        for path in paths {
+            let Some(item) = doc.paths.paths.get_mut(&path) else {
+                continue;
+            };
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in errors {
+                    let response = ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                                    "ErrorBody",
+                                ))))
+                                .build(),
+                        )
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert(RefOr::T(response));
+                }
+                if matches!(path.as_str(), "/v1/jobs" | "/v1/quote") {
+                    for (status, description) in [
+                        (
+                            "425",
+                            "The escrow is not yet deep enough: submit again shortly",
+                        ),
+                        ("502", "The chain could not be read"),
+                    ] {
+                        let response = ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(RefOr::Ref(
+                                        utoipa::openapi::Ref::from_schema_name("ErrorBody"),
+                                    )))
+                                    .build(),
+                            )
+                            .build();
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.to_owned())
+                            .or_insert(RefOr::T(response));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI document of this API, generated from its types and handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as served and as committed in `hub/openapi.json`.
+pub fn openapi_json() -> String {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut text = openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        text.push('\n');
+        text
+    })
+    .clone()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    /// The committed document is the generated one: change the types or the
+    /// handlers, then run `fog-hub openapi > hub/openapi.json`.
+    #[test]
+    fn the_committed_openapi_document_is_the_generated_one() {
+        let committed = include_str!("../openapi.json");
+        let generated = super::openapi_json();
+        assert!(
+            committed == generated,
+            "hub/openapi.json is stale: run `cargo run -p fog-hub -- openapi > hub/openapi.json`"
+        );
+    }
+
     /// Every route the router serves is in the OpenAPI document, and nothing else.
     #[test]
     fn openapi_document_lists_every_route() {
-        let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+        let doc = super::openapi();
         let documented: std::collections::BTreeSet<String> =
-            doc["paths"].as_object().unwrap().keys().cloned().collect();
+            doc.paths.paths.keys().cloned().collect();
         let source = include_str!("api.rs");
         let served: std::collections::BTreeSet<String> = source
             .match_indices(".route(\"")
             .map(|(i, m)| {
                 let rest = &source[i + m.len()..];
-                rest[..rest.find('"').unwrap()].replace("{job_id}", "{jobId}")
+                rest[..rest.find('"').unwrap()].to_owned()
             })
             .collect();
         assert_eq!(documented, served);

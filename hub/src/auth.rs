@@ -2,16 +2,24 @@
 //! short-lived bearer token; miners get a session token when their
 //! WebSocket login succeeds, valid while the session lasts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fog_protocol::{Address, B256, Signature};
 
-/// How long a challenge may wait for its signature.
-const CHALLENGE_TTL: Duration = Duration::from_secs(300);
-/// Past this many entries, expired ones are swept on insert.
-const SWEEP_AT: usize = 10_000;
+/// How many challenges and tokens may be outstanding, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthLimits {
+    /// Lifetime of a buyer's token.
+    pub token_ttl: Duration,
+    /// How long a challenge waits for its signature.
+    pub challenge_ttl: Duration,
+    /// Challenges outstanding at once; the oldest go first.
+    pub max_challenges: usize,
+    /// Tokens live at once; the oldest buyer tokens go first.
+    pub max_tokens: usize,
+}
 
 /// Who a token belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,10 +41,18 @@ pub enum AuthError {
     BadSignature(String),
 }
 
+/// Both maps are bounded: each has an insertion-ordered queue beside it
+/// (all entries of one map live equally long, so insertion order is expiry
+/// order), and an insert first drops expired entries from its front, then
+/// the oldest while the map is full. A flood of challenges therefore costs a
+/// fixed amount of memory, and displaces only challenges older than itself.
 #[derive(Debug, Default)]
 struct Inner {
     challenges: HashMap<B256, (Address, Instant)>,
+    challenge_order: VecDeque<B256>,
     tokens: HashMap<String, (Principal, Option<Instant>)>,
+    /// Buyer tokens, oldest first (miner tokens live with their session).
+    token_order: VecDeque<String>,
 }
 
 /// Challenges and tokens, in memory: a hub restart asks buyers to log in
@@ -44,7 +60,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct Auth {
     inner: Mutex<Inner>,
-    token_ttl: Duration,
+    limits: AuthLimits,
 }
 
 fn random_hex<const N: usize>() -> [u8; N] {
@@ -54,11 +70,21 @@ fn random_hex<const N: usize>() -> [u8; N] {
 }
 
 impl Auth {
-    pub fn new(token_ttl: Duration) -> Self {
+    pub fn new(limits: AuthLimits) -> Self {
         Self {
             inner: Mutex::default(),
-            token_ttl,
+            limits,
         }
+    }
+
+    /// Challenges waiting for their signature now.
+    pub fn pending_challenges(&self) -> usize {
+        self.lock().challenges.len()
+    }
+
+    /// Buyer and miner tokens live now.
+    pub fn live_tokens(&self) -> usize {
+        self.lock().tokens.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -73,12 +99,26 @@ impl Auth {
         let nonce = B256::from(random_hex::<32>());
         let mut inner = self.lock();
         let now = Instant::now();
-        if inner.challenges.len() >= SWEEP_AT {
-            inner.challenges.retain(|_, (_, expires)| *expires > now);
+        let Inner {
+            challenges,
+            challenge_order,
+            ..
+        } = &mut *inner;
+        while let Some(oldest) = challenge_order.front() {
+            let expired = challenges.get(oldest).is_none_or(|(_, e)| *e <= now);
+            // Used challenges leave the map but not the queue: the queue is
+            // held to twice the map's bound too.
+            let full = challenges.len() >= self.limits.max_challenges
+                || challenge_order.len() >= 2 * self.limits.max_challenges;
+            if !expired && !full {
+                break;
+            }
+            if let Some(oldest) = challenge_order.pop_front() {
+                challenges.remove(&oldest);
+            }
         }
-        inner
-            .challenges
-            .insert(nonce, (address, now + CHALLENGE_TTL));
+        challenges.insert(nonce, (address, now + self.limits.challenge_ttl));
+        challenge_order.push_back(nonce);
         nonce
     }
 
@@ -115,16 +155,28 @@ impl Auth {
         let token = alloy::hex::encode(random_hex::<32>());
         let mut inner = self.lock();
         let now = Instant::now();
-        if inner.tokens.len() >= SWEEP_AT {
-            inner
-                .tokens
-                .retain(|_, (_, expires)| expires.is_none_or(|e| e > now));
+        let Inner {
+            tokens,
+            token_order,
+            ..
+        } = &mut *inner;
+        while let Some(oldest) = token_order.front() {
+            let expired = tokens
+                .get(oldest)
+                .is_none_or(|(_, e)| e.is_some_and(|e| e <= now));
+            let full = tokens.len() >= self.limits.max_tokens
+                || token_order.len() >= 2 * self.limits.max_tokens;
+            if !expired && !full {
+                break;
+            }
+            if let Some(oldest) = token_order.pop_front() {
+                tokens.remove(&oldest);
+            }
         }
-        inner.tokens.insert(
-            token.clone(),
-            (Principal::Buyer(address), Some(now + self.token_ttl)),
-        );
-        Ok((token, self.token_ttl))
+        let ttl = self.limits.token_ttl;
+        tokens.insert(token.clone(), (Principal::Buyer(address), Some(now + ttl)));
+        token_order.push_back(token.clone());
+        Ok((token, ttl))
     }
 
     /// A token for a miner's session; revoke it when the session ends.

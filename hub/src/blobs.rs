@@ -34,6 +34,7 @@ pub enum BlobError {
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     dir: PathBuf,
+    commit: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl BlobStore {
@@ -50,6 +51,7 @@ impl BlobStore {
         std::fs::create_dir_all(&tmp).map_err(io)?;
         Ok(Self {
             dir: dir.to_owned(),
+            commit: Default::default(),
         })
     }
 
@@ -58,14 +60,16 @@ impl BlobStore {
         self.dir.join(alloy::hex::encode(hash))
     }
 
-    /// Streams `body` into the store; returns its hash and size. With
-    /// `expected`, a body that hashes otherwise is refused and not kept.
-    pub async fn put<S, E>(
+    /// Streams `body` into a temporary file while hashing and counting it;
+    /// refused past `limit` bytes and, with `expected`, when it hashes
+    /// otherwise. The verified bytes are put in place by [`BlobStore::commit`];
+    /// dropped uncommitted, they are deleted.
+    pub async fn stage<S, E>(
         &self,
         mut body: S,
         limit: u64,
         expected: Option<B256>,
-    ) -> Result<(B256, u64), BlobError>
+    ) -> Result<Staged, BlobError>
     where
         S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -78,44 +82,77 @@ impl BlobStore {
             source,
         };
         let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        let result = async {
-            let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| BlobError::Upload(e.to_string()))?;
-                size += chunk.len() as u64;
-                if size > limit {
-                    return Err(BlobError::TooLarge { limit });
-                }
-                hasher.update(&chunk);
-                file.write_all(&chunk).await.map_err(io)?;
+        // From here the temporary file is the Staged's: deleted on any error.
+        let mut staged = Staged {
+            tmp: tmp.clone(),
+            hash: B256::ZERO,
+            size: 0,
+        };
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| BlobError::Upload(e.to_string()))?;
+            staged.size += chunk.len() as u64;
+            if staged.size > limit {
+                return Err(BlobError::TooLarge { limit });
             }
-            file.sync_all().await.map_err(io)?;
-            let actual = B256::from(<[u8; 32]>::from(hasher.finalize()));
-            if let Some(expected) = expected
-                && expected != actual
-            {
-                return Err(BlobError::HashMismatch { expected, actual });
-            }
-            Ok((actual, size))
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io)?;
         }
-        .await;
-        match result {
-            Ok((hash, size)) => {
-                let target = self.path(hash);
-                tokio::fs::rename(&tmp, &target)
-                    .await
-                    .map_err(|source| BlobError::Io {
-                        path: target.clone(),
-                        source,
-                    })?;
-                Ok((hash, size))
-            }
-            Err(e) => {
-                // The failure is what matters; a leftover temp file is cleared at the next start.
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
-            }
+        file.sync_all().await.map_err(io)?;
+        let actual = B256::from(<[u8; 32]>::from(hasher.finalize()));
+        if let Some(expected) = expected
+            && expected != actual
+        {
+            return Err(BlobError::HashMismatch { expected, actual });
+        }
+        staged.hash = actual;
+        Ok(staged)
+    }
+
+    /// Held while a blob is put in place and recorded, and while the
+    /// retention sweep deletes blobs: the two never interleave.
+    pub async fn commit_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.commit.lock().await
+    }
+
+    /// Puts verified bytes in place under their hash (call with
+    /// [`BlobStore::commit_lock`] held until the blob is recorded).
+    pub async fn commit(&self, mut staged: Staged) -> Result<(B256, u64), BlobError> {
+        let target = self.path(staged.hash);
+        tokio::fs::rename(&staged.tmp, &target)
+            .await
+            .map_err(|source| BlobError::Io {
+                path: target.clone(),
+                source,
+            })?;
+        staged.tmp = PathBuf::new();
+        Ok((staged.hash, staged.size))
+    }
+
+    /// Deletes a blob's bytes (best effort: a missing file is already gone).
+    pub async fn remove(&self, hash: B256) {
+        let path = self.path(hash);
+        if let Err(e) = tokio::fs::remove_file(&path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(blob = %hash, error = %e, "deleting a blob's bytes");
+        }
+    }
+}
+
+/// Verified bytes waiting to be put in place; deleted if dropped before.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    pub hash: B256,
+    pub size: u64,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            // Best effort: leftovers in tmp/ are cleared at the next start.
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
 }

@@ -256,27 +256,8 @@ impl Chain {
         buyer: Address,
         spec: &JobSpec,
     ) -> Result<Escrow, EscrowError> {
-        let Some((escrow, status)) = self.confirmed_escrow(job_id).await? else {
-            return Err(EscrowError::NotOpen(job_id));
-        };
+        let escrow = self.open_escrow(job_id, buyer).await?;
         let job = job_id;
-        if status != EscrowStatus::Open {
-            return Err(EscrowError::Closed { job, status });
-        }
-        if escrow.hub != self.hub {
-            return Err(EscrowError::WrongHub {
-                job,
-                named: escrow.hub,
-                this: self.hub,
-            });
-        }
-        if escrow.buyer != buyer {
-            return Err(EscrowError::WrongBuyer {
-                job,
-                opener: escrow.buyer,
-                signer: buyer,
-            });
-        }
         let submitted = spec.spec_hash();
         if escrow.spec_hash != submitted {
             return Err(EscrowError::WrongSpec {
@@ -297,6 +278,34 @@ impl Chain {
                 job,
                 locked: escrow.max_payment,
                 asked: spec.maxPayment,
+            });
+        }
+        Ok(escrow)
+    }
+
+    /// Job `job_id`'s escrow, if it is open with this hub, opened by `buyer`,
+    /// with its deadline ahead and (with confirmations) deep enough: what a
+    /// buyer has at stake here.
+    pub async fn open_escrow(&self, job_id: B256, buyer: Address) -> Result<Escrow, EscrowError> {
+        let Some((escrow, status)) = self.confirmed_escrow(job_id).await? else {
+            return Err(EscrowError::NotOpen(job_id));
+        };
+        let job = job_id;
+        if status != EscrowStatus::Open {
+            return Err(EscrowError::Closed { job, status });
+        }
+        if escrow.hub != self.hub {
+            return Err(EscrowError::WrongHub {
+                job,
+                named: escrow.hub,
+                this: self.hub,
+            });
+        }
+        if escrow.buyer != buyer {
+            return Err(EscrowError::WrongBuyer {
+                job,
+                opener: escrow.buyer,
+                signer: buyer,
             });
         }
         let now = self.now().await?;

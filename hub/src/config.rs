@@ -46,6 +46,8 @@ pub struct HubConfig {
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
     pub miners: MinersConfig,
     #[serde(default)]
     pub settlement: SettlementConfig,
@@ -86,28 +88,92 @@ fn default_token_ttl() -> u64 {
     3_600
 }
 
-/// Request size limits.
+/// Request sizes, request rates and state kept before authentication.
+/// Every limit is listed with its default in docs/hub.md.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    #[serde(default = "default_json")]
+    /// Largest JSON body.
     pub max_json_bytes: usize,
-    #[serde(default = "default_blob")]
+    /// Largest blob (input or output archive), whatever the quota.
     pub max_blob_bytes: u64,
-}
-
-fn default_json() -> usize {
-    1 << 20
-}
-fn default_blob() -> u64 {
-    1 << 30
+    /// Requests per second from one source address (all endpoints but
+    /// /healthz and /metrics), and the burst above it.
+    pub per_address_per_sec: u32,
+    pub per_address_burst: u32,
+    /// Requests per second with one key's token, and the burst above it.
+    pub per_key_per_sec: u32,
+    pub per_key_burst: u32,
+    /// Login challenges per second from one source address, and the burst.
+    pub challenges_per_address_per_sec: u32,
+    pub challenges_per_address_burst: u32,
+    /// Login challenges outstanding at once; past it the oldest are dropped.
+    pub max_pending_challenges: usize,
+    /// Seconds a login challenge waits for its signature.
+    pub challenge_ttl_secs: u64,
+    /// Live login tokens at once; past it the oldest are dropped.
+    pub max_tokens: usize,
+    /// Miner WebSocket connections that have not logged in yet.
+    pub max_unauthenticated_miners: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            max_json_bytes: default_json(),
-            max_blob_bytes: default_blob(),
+            max_json_bytes: 1 << 20,
+            max_blob_bytes: 1 << 30,
+            per_address_per_sec: 100,
+            per_address_burst: 400,
+            per_key_per_sec: 50,
+            per_key_burst: 200,
+            challenges_per_address_per_sec: 2,
+            challenges_per_address_burst: 30,
+            max_pending_challenges: 10_000,
+            challenge_ttl_secs: 300,
+            max_tokens: 100_000,
+            max_unauthenticated_miners: 64,
+        }
+    }
+}
+
+/// What a key may store, and for how long. A key's quota grows with what it
+/// has at stake here: escrows it has open with this hub (named on upload with
+/// `X-Fog-Escrow`, or of jobs it submitted).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Bytes any key may store with nothing at stake.
+    pub free_bytes: u64,
+    /// Blobs any key may store with nothing at stake.
+    pub free_blobs: u64,
+    /// Further bytes per whole token (10^18 base units) at stake.
+    pub bytes_per_token: u64,
+    /// Further blobs per whole token at stake.
+    pub blobs_per_token: u64,
+    /// Most bytes one key may store, whatever its stake.
+    pub max_bytes: u64,
+    /// Most blobs one key may store, whatever its stake.
+    pub max_blobs: u64,
+    /// Seconds an uploaded blob is kept when no job uses it.
+    pub unused_blob_secs: u64,
+    /// Seconds a closed job's output, logs and inputs are kept.
+    pub retention_secs: u64,
+    /// Seconds between retention sweeps.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            free_bytes: 16 << 20,
+            free_blobs: 64,
+            bytes_per_token: 256 << 20,
+            blobs_per_token: 256,
+            max_bytes: 64 << 30,
+            max_blobs: 100_000,
+            unused_blob_secs: 24 * 3600,
+            retention_secs: 7 * 24 * 3600,
+            sweep_interval_secs: 60,
         }
     }
 }
@@ -210,11 +276,49 @@ impl HubConfig {
                 "must be greater than miners.heartbeat_interval_ms (> 0)",
             );
         }
-        if self.limits.max_json_bytes < 1024 || self.limits.max_blob_bytes == 0 {
+        let l = &self.limits;
+        if l.max_json_bytes < 1024 || l.max_blob_bytes == 0 {
             return invalid(
                 "limits",
                 "max_json_bytes must be at least 1024 and max_blob_bytes above 0",
             );
+        }
+        let rates = [
+            (
+                "limits.per_address_per_sec",
+                l.per_address_per_sec,
+                l.per_address_burst,
+            ),
+            ("limits.per_key_per_sec", l.per_key_per_sec, l.per_key_burst),
+            (
+                "limits.challenges_per_address_per_sec",
+                l.challenges_per_address_per_sec,
+                l.challenges_per_address_burst,
+            ),
+        ];
+        for (field, rate, burst) in rates {
+            if rate == 0 || burst == 0 {
+                return invalid(field, "the rate and its burst must be above 0");
+            }
+        }
+        if l.max_pending_challenges == 0 || l.max_tokens == 0 || l.challenge_ttl_secs == 0 {
+            return invalid(
+                "limits",
+                "max_pending_challenges, max_tokens and challenge_ttl_secs must be above 0",
+            );
+        }
+        if l.max_unauthenticated_miners == 0 {
+            return invalid("limits.max_unauthenticated_miners", "must be above 0");
+        }
+        let st = &self.storage;
+        if st.max_bytes < st.free_bytes || st.max_blobs < st.free_blobs {
+            return invalid(
+                "storage",
+                "max_bytes and max_blobs must be at least free_bytes and free_blobs",
+            );
+        }
+        if st.sweep_interval_secs == 0 {
+            return invalid("storage.sweep_interval_secs", "must be above 0");
         }
         if self.token_ttl_secs == 0 {
             return invalid("token_ttl_secs", "must be above 0");

@@ -109,29 +109,23 @@ pub enum Event {
         reply: oneshot::Sender<bool>,
     },
     /// May `miner` upload the output of `job_id` (it holds a live replica)?
+    /// If so: the job's buyer (who will own the output) and its disk allowance.
     MayUpload {
         miner: Address,
         job_id: B256,
-        reply: oneshot::Sender<bool>,
+        reply: oneshot::Sender<Option<OutputUpload>>,
     },
 }
 
-/// A price quote for a spec with the miners connected now.
-#[derive(Clone, Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Quote {
-    /// Connected miners that could run it (resources, window, placement, network), whatever their price.
-    pub fitting_miners: usize,
-    pub replicas: u16,
-    /// At least `replicas` miners fit.
-    pub enough_miners: bool,
-    /// The floor of the `replicas`-th cheapest fitting miner: what each replica must be allowed to charge.
-    pub per_replica: fog_protocol::U256,
-    pub fee_bps: u16,
-    /// The least `maxPayment` that covers `replicas × perReplica` plus the hub's commission.
-    pub suggested_max_payment: fog_protocol::U256,
-    /// What each replica may charge under the spec's own `maxPayment`.
-    pub max_charge_per_replica: fog_protocol::U256,
+pub use fog_protocol::api::Quote;
+
+/// What a miner uploading a job's output is allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputUpload {
+    /// The job's buyer, who owns the output.
+    pub buyer: Address,
+    /// The job's disk: its output archive is at most `output_limit` of it.
+    pub disk_bytes: u64,
 }
 
 /// A cheap, clonable way to reach the engine.
@@ -482,7 +476,14 @@ impl Engine {
                 job_id,
                 reply,
             } => {
-                let _ = reply.send(self.live_assignment(job_id, miner).is_some());
+                let upload = self.live_assignment(job_id, miner).map(|_| {
+                    let row = &self.jobs[&job_id].row;
+                    OutputUpload {
+                        buyer: row.buyer,
+                        disk_bytes: row.spec.resources.diskBytes,
+                    }
+                });
+                let _ = reply.send(upload);
             }
         }
         self.update_gauges();
@@ -917,7 +918,7 @@ impl Engine {
                     "the receipt charges {} beyond the assignment's maximum",
                     r.amountCharged
                 ))
-            } else if self.store.blob(r.outputHash).await?.is_none() {
+            } else if !self.store.job_has_blob(job_id, r.outputHash).await? {
                 Some(format!(
                     "no output archive with hash {} was uploaded",
                     r.outputHash
@@ -1041,7 +1042,7 @@ impl Engine {
         let fee = U256::from(self.config.fee_bps);
         let suggested = miners + (miners * fee).div_ceil(U256::from(BPS));
         Quote {
-            fitting_miners: costs.len(),
+            fitting_miners: costs.len() as u64,
             replicas: spec.replicas,
             enough_miners: costs.len() >= k,
             per_replica,

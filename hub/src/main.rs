@@ -26,6 +26,9 @@ enum Command {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// Print the API's OpenAPI document (generated from its types; the
+    /// committed hub/openapi.json must equal it).
+    Openapi,
     /// Every miner's record on this hub (completed, failed, disagreed with
     /// the quorum, dropped, timed out) and the reputation the scheduler gives it.
     Miners {
@@ -87,6 +90,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(fog_hub::service::serve(cfg, signer, shutdown_signal()))?;
         }
+        Command::Openapi => print_openapi(),
         Command::Miners { config, json } => {
             let cfg = HubConfig::load(&config).with_context(|| format!("{}", config.display()))?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -98,6 +102,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The OpenAPI document (a command's output: stdout).
+#[allow(clippy::print_stdout)]
+fn print_openapi() {
+    print!("{}", fog_hub::api::openapi_json());
 }
 
 /// The operator's view of the miners' records (a command's output: stdout).

@@ -32,6 +32,13 @@ pub struct Metrics {
     pub assignment_latency: Histogram,
     pub settlements: Counter,
     pub settlements_failed: Counter,
+    /// Login challenges waiting for their signature (bounded).
+    pub pending_challenges: Gauge,
+    /// Requests answered 429.
+    pub rate_limited: Counter,
+    /// Blobs and job logs deleted by the retention sweep.
+    pub blobs_purged: Counter,
+    pub jobs_purged: Counter,
 }
 
 impl Default for Metrics {
@@ -52,6 +59,30 @@ impl Metrics {
         let assignment_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let settlements = Counter::default();
         let settlements_failed = Counter::default();
+        let pending_challenges = Gauge::default();
+        let rate_limited = Counter::default();
+        let blobs_purged = Counter::default();
+        let jobs_purged = Counter::default();
+        registry.register(
+            "pending_challenges",
+            "Login challenges waiting for their signature",
+            pending_challenges.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "blobs_purged",
+            "Stored blobs deleted after their retention",
+            blobs_purged.clone(),
+        );
+        registry.register(
+            "jobs_purged",
+            "Closed jobs whose logs were deleted after their retention",
+            jobs_purged.clone(),
+        );
         registry.register("settlements", "Jobs settled on chain", settlements.clone());
         registry.register(
             "settlements_failed",
@@ -100,6 +131,10 @@ impl Metrics {
             assignment_latency,
             settlements,
             settlements_failed,
+            pending_challenges,
+            rate_limited,
+            blobs_purged,
+            jobs_purged,
         }
     }
 

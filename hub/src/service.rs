@@ -7,13 +7,14 @@ use std::time::Duration;
 use fog_protocol::PrivateKeySigner;
 use fog_protocol::deploy::Deployment;
 
-use crate::api::{Limits, Shared, router};
-use crate::auth::Auth;
+use crate::api::router;
+use crate::auth::{Auth, AuthLimits};
 use crate::blobs::BlobStore;
 use crate::chain::Chain;
 use crate::config::HubConfig;
 use crate::engine::{Engine, EngineConfig};
 use crate::metrics::Metrics;
+use crate::state::{Limits, Shared};
 use crate::store::Store;
 
 /// Why the hub could not start or stopped.
@@ -127,22 +128,34 @@ pub async fn serve(
         metrics.clone(),
     );
     let (engine, engine_task) = engine.start().await?;
+    let limits = &config.limits;
     let shared = Arc::new(Shared {
         store,
         blobs,
         chain,
-        auth: Auth::new(Duration::from_secs(config.token_ttl_secs)),
+        auth: Auth::new(AuthLimits {
+            token_ttl: Duration::from_secs(config.token_ttl_secs),
+            challenge_ttl: Duration::from_secs(limits.challenge_ttl_secs),
+            max_challenges: limits.max_pending_challenges,
+            max_tokens: limits.max_tokens,
+        }),
         engine,
         metrics,
         limits: Limits {
-            max_json_bytes: config.limits.max_json_bytes,
-            max_blob_bytes: config.limits.max_blob_bytes,
+            max_json_bytes: limits.max_json_bytes,
+            max_blob_bytes: limits.max_blob_bytes,
         },
+        storage: config.storage.clone(),
+        rates: crate::ratelimit::RateLimits::new(limits),
+        unauthenticated_miners: Arc::new(tokio::sync::Semaphore::new(
+            limits.max_unauthenticated_miners,
+        )),
         domain,
         heartbeat_interval,
         fee_bps,
         next_conn: Default::default(),
     });
+    let sweep_task = tokio::spawn(sweep(shared.clone()));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -150,11 +163,66 @@ pub async fn serve(
             source,
         })?;
     tracing::info!(listen = %config.listen, hub = %config.hub, fee_bps, "hub serving");
-    axum::serve(listener, router(shared))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Serve)?;
+    axum::serve(
+        listener,
+        router(shared).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(ServeError::Serve)?;
     engine_task.abort();
     settle_task.abort();
+    sweep_task.abort();
     Ok(())
+}
+
+/// Every `storage.sweep_interval_secs`: deletes what the retention rules no
+/// longer keep (closed jobs' logs, lapsed ownerships, blobs nobody owns or
+/// uses) and forgets rate-limit state of callers gone quiet.
+async fn sweep(app: Arc<Shared>) {
+    let interval = Duration::from_secs(app.storage.sweep_interval_secs);
+    loop {
+        tokio::time::sleep(interval).await;
+        app.rates.sweep();
+        if let Err(e) = retention_sweep(&app, fog_protocol::clock::unix_now()).await {
+            tracing::warn!(error = %e, "retention sweep failed; retrying next round");
+        }
+    }
+}
+
+/// One retention sweep as of `now`.
+pub async fn retention_sweep(
+    app: &Shared,
+    now: u64,
+) -> Result<crate::store::Purged, crate::store::StoreError> {
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+    let purged = {
+        // Uploads record a blob after its bytes are in place: the sweep and
+        // an upload of the same bytes never interleave.
+        let _guard = app.blobs.commit_lock().await;
+        let purged = app
+            .store
+            .purge(
+                now,
+                now.saturating_sub(secs(app.storage.retention_secs)),
+                now.saturating_sub(secs(app.storage.unused_blob_secs)),
+            )
+            .await?;
+        for hash in &purged.blobs {
+            app.blobs.remove(*hash).await;
+        }
+        purged
+    };
+    app.metrics.jobs_purged.inc_by(purged.jobs);
+    app.metrics.blobs_purged.inc_by(purged.blobs.len() as u64);
+    if purged.jobs > 0 || !purged.blobs.is_empty() {
+        tracing::info!(
+            jobs = purged.jobs,
+            ownerships = purged.ownerships,
+            blobs = purged.blobs.len(),
+            "retention sweep"
+        );
+    }
+    Ok(purged)
 }

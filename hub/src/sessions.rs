@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use fog_protocol::wire::{
     Envelope, HubMessage, MAX_FRAME_BYTES, MinerMessage, Offer, decode, login_message,
 };
@@ -21,8 +21,8 @@ use fog_protocol::{Address, B256};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::api::AppState;
 use crate::engine::Event;
+use crate::state::AppState;
 
 /// Read and write buffer of a miner session.
 const SESSION_BUFFER: usize = 4 * 1024;
@@ -30,7 +30,20 @@ const SESSION_BUFFER: usize = 4 * 1024;
 /// How long each login step may take.
 const LOGIN_STEP: Duration = Duration::from_secs(10);
 
+/// Largest frame before login: the hello, login and offer frames are a few
+/// hundred bytes, so an unauthenticated peer may not make the hub buffer more.
+pub const MAX_LOGIN_FRAME_BYTES: usize = 64 * 1024;
+
 pub async fn miner_ws(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
+    // Nothing is kept for a connection before its login but its socket, and
+    // only so many unauthenticated sockets at once.
+    let Ok(permit) = app.unauthenticated_miners.clone().try_acquire_owned() else {
+        return crate::api::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too many miners are logging in at once: retry shortly",
+        )
+        .into_response();
+    };
     // Small buffers: a hub holds thousands of sessions whose frames are a
     // few hundred bytes; tungstenite's 128 KiB defaults would cost ~250 KiB
     // a miner. The read buffer still grows for a large frame, up to the cap.
@@ -39,7 +52,7 @@ pub async fn miner_ws(ws: WebSocketUpgrade, State(app): State<AppState>) -> Resp
         .read_buffer_size(SESSION_BUFFER)
         .write_buffer_size(SESSION_BUFFER)
         .on_upgrade(move |socket| async move {
-            if let Err(e) = session(app, socket).await {
+            if let Err(e) = session(app, socket, permit).await {
                 tracing::info!(error = %e, "miner session ended");
             }
         })
@@ -88,7 +101,20 @@ async fn login_step(socket: &mut WebSocket) -> Result<MinerMessage, SessionError
     let text = tokio::time::timeout(LOGIN_STEP, next_text(socket))
         .await
         .map_err(|_| SessionError::Timeout)??;
-    decode(&text).map_err(|e| SessionError::Protocol(e.to_string()))
+    if text.len() > MAX_LOGIN_FRAME_BYTES {
+        return Err(refuse(
+            socket,
+            format!(
+                "a login frame may be at most {MAX_LOGIN_FRAME_BYTES} bytes, this one has {}",
+                text.len()
+            ),
+        )
+        .await);
+    }
+    match decode(&text) {
+        Ok(msg) => Ok(msg),
+        Err(e) => Err(refuse(socket, format!("frame refused: {e}")).await),
+    }
 }
 
 async fn refuse(socket: &mut WebSocket, message: String) -> SessionError {
@@ -165,8 +191,13 @@ fn kind(msg: &MinerMessage) -> &'static str {
     }
 }
 
-async fn session(app: AppState, mut socket: WebSocket) -> Result<(), SessionError> {
+async fn session(
+    app: AppState,
+    mut socket: WebSocket,
+    unauthenticated: tokio::sync::OwnedSemaphorePermit,
+) -> Result<(), SessionError> {
     let (miner, offer) = login(&app, &mut socket).await?;
+    drop(unauthenticated);
     let conn = app.next_conn.fetch_add(1, Ordering::Relaxed);
     let token = app.auth.miner_session(miner);
     let heartbeat_interval_ms =

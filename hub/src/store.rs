@@ -52,65 +52,7 @@ pub fn hex_addr(a: Address) -> String {
     format!("{a:#x}")
 }
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($text => Ok(Self::$variant),)+ other => Err(format!("unknown state {other:?}")) }
-            }
-        }
-    };
-}
-
-string_enum!(
-    /// Where a job is.
-    JobState {
-        Queued = "queued",
-        Running = "running",
-        Completed = "completed",
-        Failed = "failed",
-        Cancelled = "cancelled",
-    }
-);
-
-impl JobState {
-    /// No further change will happen to a job in this state.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
-    }
-}
-
-string_enum!(
-    /// Where one replica's run on one miner is.
-    AssignmentState {
-        Assigned = "assigned",
-        Running = "running",
-        Finished = "finished",
-        Failed = "failed",
-        Lost = "lost",
-        TimedOut = "timed_out",
-        Cancelled = "cancelled",
-    }
-);
-
-impl AssignmentState {
-    /// Holds the replica: no other assignment of it may exist meanwhile.
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Assigned | Self::Running)
-    }
-}
+pub use fog_protocol::api::{AssignmentState, JobState, SettlementState as Settlement};
 
 /// A stored job.
 #[derive(Clone, Debug)]
@@ -131,17 +73,9 @@ pub struct JobRow {
     /// The settlement transaction, once sent.
     pub settle_tx: Option<B256>,
     pub settle_error: Option<String>,
+    /// When the job stopped needing its data (final, settlement over).
+    pub closed_at: Option<i64>,
 }
-
-string_enum!(
-    /// Where a completed job's settlement on chain is.
-    Settlement {
-        Pending = "pending",
-        Settled = "settled",
-        Refunded = "refunded",
-        Failed = "failed",
-    }
-);
 
 /// A stored assignment.
 #[derive(Clone, Debug)]
@@ -159,14 +93,58 @@ pub struct AssignmentRow {
     pub updated_at: i64,
 }
 
-/// A stored log chunk.
-#[derive(Clone, Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogRow {
-    pub seq: i64,
-    pub miner: Address,
-    pub stream: String,
-    pub data: String,
+/// A stored log chunk, as the API serves it.
+pub use fog_protocol::api::LogLine as LogRow;
+
+/// How a key came to own a blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobKind {
+    /// The key uploaded its bytes: counted in the key's quota.
+    Upload,
+    /// A miner uploaded it as the output of the key's job: bounded by the
+    /// job's disk, kept with the job.
+    Output,
+}
+
+impl BlobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Output => "output",
+        }
+    }
+}
+
+impl FromStr for BlobKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "upload" => Ok(Self::Upload),
+            "output" => Ok(Self::Output),
+            other => Err(format!("unknown blob kind {other:?}")),
+        }
+    }
+}
+
+/// A key's ownership of a blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnedBlob {
+    pub hash: B256,
+    pub size: u64,
+    pub kind: BlobKind,
+    pub public: bool,
+    pub created_at: i64,
+}
+
+/// What one retention sweep deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Jobs whose logs were deleted.
+    pub jobs: u64,
+    /// Ownerships that lapsed.
+    pub ownerships: u64,
+    /// Blobs nobody owns or uses any more: their bytes are to be deleted.
+    pub blobs: Vec<B256>,
 }
 
 /// A miner's record of outcomes.
@@ -283,6 +261,7 @@ impl Store {
                 settlement: None,
                 settle_tx: None,
                 settle_error: None,
+                closed_at: None,
             }),
         }
     }
@@ -345,6 +324,9 @@ impl Store {
         .bind(now())
         .bind(job_id.to_string());
         let done = bind_states(done, &from).execute(&self.pool).await?;
+        if to.is_final() {
+            self.close_if_done(job_id).await?;
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -379,7 +361,7 @@ impl Store {
         .bind(job_id.to_string())
         .execute(&self.pool)
         .await?;
-        Ok(())
+        self.close_if_done(job_id).await
     }
 
     /// How many jobs are in each state.
@@ -462,43 +444,255 @@ impl Store {
         row.map(|r| assignment_row(&r)).transpose()
     }
 
-    // ---- blobs ---------------------------------------------------------------
+    // ---- blobs: storage, ownership, quotas, retention -------------------------
 
-    /// Records a stored blob (idempotent: the first uploader is kept).
-    pub async fn put_blob(
-        &self,
-        hash: B256,
-        size: u64,
-        uploader: Address,
-    ) -> Result<(), StoreError> {
+    /// Records that the bytes of `hash` are stored (idempotent).
+    pub async fn record_blob(&self, hash: B256, size: u64, by: Address) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO blobs (hash, size, uploader, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (hash) DO NOTHING",
         )
         .bind(hash.to_string())
         .bind(i64::try_from(size).unwrap_or(i64::MAX))
-        .bind(hex_addr(uploader))
+        .bind(hex_addr(by))
         .bind(now())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Size and uploader of a stored blob.
-    pub async fn blob(&self, hash: B256) -> Result<Option<(u64, Address)>, StoreError> {
-        let row = sqlx::query("SELECT size, uploader FROM blobs WHERE hash = $1")
+    /// Makes `owner` an owner of the stored blob `hash` (idempotent) and
+    /// returns what it owns. Nothing here depends on other owners.
+    pub async fn add_owner(
+        &self,
+        hash: B256,
+        owner: Address,
+        size: u64,
+        kind: BlobKind,
+    ) -> Result<OwnedBlob, StoreError> {
+        sqlx::query(
+            "INSERT INTO blob_owners (hash, owner, size, kind, public, created_at) VALUES ($1, $2, $3, $4, 0, $5)
+             ON CONFLICT (hash, owner) DO NOTHING",
+        )
+        .bind(hash.to_string())
+        .bind(hex_addr(owner))
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .bind(kind.as_str())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        self.owned_blob(hash, owner)
+            .await?
+            .ok_or_else(|| corrupt("blob owner", &hash.to_string(), "vanished after insert"))
+    }
+
+    /// What `owner` owns of blob `hash`, if anything.
+    pub async fn owned_blob(
+        &self,
+        hash: B256,
+        owner: Address,
+    ) -> Result<Option<OwnedBlob>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size, kind, public, created_at FROM blob_owners WHERE hash = $1 AND owner = $2",
+        )
+        .bind(hash.to_string())
+        .bind(hex_addr(owner))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok(OwnedBlob {
+                hash,
+                size: u64::try_from(r.try_get::<i64, _>("size")?).unwrap_or(0),
+                kind: parse("blob kind", &kind)?,
+                public: r.try_get::<i64, _>("public")? != 0,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The size of blob `hash` if `user` may name it in a spec: it owns it,
+    /// or an owner published it.
+    pub async fn usable_blob(&self, hash: B256, user: Address) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size FROM blob_owners WHERE hash = $1 AND (owner = $2 OR public = 1) LIMIT 1",
+        )
+        .bind(hash.to_string())
+        .bind(hex_addr(user))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(u64::try_from(r.try_get::<i64, _>("size")?).unwrap_or(0)))
+            .transpose()
+    }
+
+    /// Publishes `owner`'s blob: any buyer's spec may then name it. False if
+    /// `owner` has no such blob.
+    pub async fn publish_blob(&self, hash: B256, owner: Address) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE blob_owners SET public = 1 WHERE hash = $1 AND owner = $2")
+            .bind(hash.to_string())
+            .bind(hex_addr(owner))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Bytes and blobs `owner` has uploaded and still holds (its quota's use).
+    pub async fn usage(&self, owner: Address) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS n FROM blob_owners WHERE owner = $1 AND kind = 'upload'",
+        )
+        .bind(hex_addr(owner))
+        .fetch_one(&self.pool)
+        .await?;
+        let bytes: i64 = row.try_get("bytes")?;
+        let n: i64 = row.try_get("n")?;
+        Ok((
+            u64::try_from(bytes).unwrap_or(0),
+            u64::try_from(n).unwrap_or(0),
+        ))
+    }
+
+    /// Records that job `job_id` uses or produced these blobs.
+    pub async fn link_job_blobs(&self, job_id: B256, hashes: &[B256]) -> Result<(), StoreError> {
+        for hash in hashes {
+            sqlx::query(
+                "INSERT INTO job_blobs (job_id, hash) VALUES ($1, $2) ON CONFLICT (job_id, hash) DO NOTHING",
+            )
+            .bind(job_id.to_string())
+            .bind(hash.to_string())
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether job `job_id` uses or produced blob `hash`.
+    pub async fn job_has_blob(&self, job_id: B256, hash: B256) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM job_blobs WHERE job_id = $1 AND hash = $2")
+            .bind(job_id.to_string())
             .bind(hash.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            let size: i64 = r.try_get("size")?;
-            let uploader: String = r.try_get("uploader")?;
-            Ok((
-                u64::try_from(size).unwrap_or(0),
-                parse("uploader", &uploader)?,
-            ))
+        Ok(row.is_some())
+    }
+
+    /// Records an escrow `owner` has open with this hub (idempotent).
+    pub async fn add_stake(
+        &self,
+        job_id: B256,
+        owner: Address,
+        amount: U256,
+        deadline: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO stakes (job_id, owner, amount, deadline) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (job_id) DO NOTHING",
+        )
+        .bind(job_id.to_string())
+        .bind(hex_addr(owner))
+        .bind(amount.to_string())
+        .bind(i64::try_from(deadline).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// What `owner` has at stake with this hub at `now`: its recorded
+    /// escrows whose deadline is ahead and whose job (if submitted) is not closed.
+    pub async fn stake(&self, owner: Address, now: u64) -> Result<U256, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.amount FROM stakes s LEFT JOIN jobs j ON j.job_id = s.job_id
+             WHERE s.owner = $1 AND s.deadline > $2 AND j.closed_at IS NULL",
+        )
+        .bind(hex_addr(owner))
+        .bind(i64::try_from(now).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().try_fold(U256::ZERO, |sum, r| {
+            let amount: String = r.try_get("amount")?;
+            Ok(sum.saturating_add(parse::<U256>("stake", &amount)?))
         })
-        .transpose()
+    }
+
+    /// Stamps a job closed once it is final and its settlement is over: its
+    /// data is kept for the retention period from then.
+    async fn close_if_done(&self, job_id: B256) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET closed_at = $1 WHERE job_id = $2 AND closed_at IS NULL
+             AND (state IN ('failed', 'cancelled')
+                  OR (state = 'completed' AND settlement IN ('settled', 'refunded', 'failed')))",
+        )
+        .bind(now())
+        .bind(job_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes what the retention rules no longer keep, as of `now`:
+    /// the logs of jobs closed before `closed_before`; ownership of blobs
+    /// made before `unused_before` that no unpurged job of their owner uses;
+    /// and stored blobs that nobody owns and no unpurged job uses, whose
+    /// hashes are returned for their bytes to be deleted.
+    pub async fn purge(
+        &self,
+        now: i64,
+        closed_before: i64,
+        unused_before: i64,
+    ) -> Result<Purged, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let jobs: Vec<String> = sqlx::query_scalar(
+            "SELECT job_id FROM jobs WHERE purged_at IS NULL AND closed_at IS NOT NULL AND closed_at < $1",
+        )
+        .bind(closed_before)
+        .fetch_all(&mut *tx)
+        .await?;
+        for job in &jobs {
+            sqlx::query("DELETE FROM job_logs WHERE job_id = $1")
+                .bind(job)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM stakes WHERE job_id = $1")
+                .bind(job)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE jobs SET purged_at = $1 WHERE job_id = $2")
+                .bind(now)
+                .bind(job)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM stakes WHERE deadline < $1 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = stakes.job_id)")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let owners = sqlx::query(
+            "DELETE FROM blob_owners WHERE created_at < $1 AND NOT EXISTS (
+                 SELECT 1 FROM job_blobs jb JOIN jobs j ON j.job_id = jb.job_id
+                 WHERE jb.hash = blob_owners.hash AND j.buyer = blob_owners.owner AND j.purged_at IS NULL)",
+        )
+        .bind(unused_before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let orphans: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM blob_owners o WHERE o.hash = blobs.hash)
+             AND NOT EXISTS (SELECT 1 FROM job_blobs jb JOIN jobs j ON j.job_id = jb.job_id
+                             WHERE jb.hash = blobs.hash AND j.purged_at IS NULL)
+             RETURNING hash",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Purged {
+            jobs: jobs.len() as u64,
+            ownerships: owners,
+            blobs: orphans
+                .iter()
+                .map(|h| parse("blob hash", h))
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     // ---- logs ----------------------------------------------------------------
@@ -546,7 +740,7 @@ impl Store {
                 Ok(LogRow {
                     seq: r.try_get("seq")?,
                     miner: parse("miner", &miner)?,
-                    stream: r.try_get("stream")?,
+                    stream: parse("log stream", &r.try_get::<String, _>("stream")?)?,
                     data: r.try_get("data")?,
                 })
             })
@@ -625,7 +819,7 @@ fn record_of(r: &sqlx::sqlite::SqliteRow) -> Result<MinerRecord, StoreError> {
     })
 }
 
-const JOB_COLUMNS: &str = "job_id, buyer, spec_hash, spec_json, signature, state, error, output_hash, seq, created_at, updated_at, settlement, settle_tx, settle_error";
+const JOB_COLUMNS: &str = "job_id, buyer, spec_hash, spec_json, signature, state, error, output_hash, seq, created_at, updated_at, settlement, settle_tx, settle_error, closed_at";
 const ASSIGNMENT_COLUMNS: &str = "id, job_id, replica, miner, max_charge, signature, state, error, receipt, created_at, updated_at";
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -665,6 +859,7 @@ fn job_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRow, StoreError> {
             .map(|t| parse("settlement transaction", &t))
             .transpose()?,
         settle_error: r.try_get("settle_error")?,
+        closed_at: r.try_get("closed_at")?,
     })
 }
 

@@ -2,7 +2,9 @@
 //! state changes, the constraints that keep replicas single, and reopening.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
-use fog_hub::store::{AssignmentRow, AssignmentState, JobState, MinerOutcome, Store, StoreError};
+use fog_hub::store::{
+    AssignmentRow, AssignmentState, BlobKind, JobState, MinerOutcome, Settlement, Store, StoreError,
+};
 use fog_protocol::{
     Address, B256, JobSpec, PrivateKeySigner, Signature, SignedJobSpec, U256, fog_domain,
 };
@@ -207,14 +209,16 @@ async fn logs_records_and_blobs_survive_reopening() {
             .record_outcome(miner, MinerOutcome::Dropped)
             .await
             .unwrap();
-        store
-            .put_blob(B256::repeat_byte(7), 42, miner)
-            .await
-            .unwrap();
-        store
-            .put_blob(B256::repeat_byte(7), 42, Address::ZERO)
-            .await
-            .unwrap();
+        for owner in [miner, Address::ZERO] {
+            store
+                .record_blob(B256::repeat_byte(7), 42, owner)
+                .await
+                .unwrap();
+            store
+                .add_owner(B256::repeat_byte(7), owner, 42, BlobKind::Upload)
+                .await
+                .unwrap();
+        }
     }
     let store = open(&dir).await;
     let logs = store.logs(job, 1, 10).await.unwrap();
@@ -253,10 +257,125 @@ async fn logs_records_and_blobs_survive_reopening() {
     );
     assert!((r.reputation() - 0.2).abs() < 1e-9, "1 / (3 + 2)");
     assert_eq!(records.len(), 2, "{records:?}");
+    for owner in [miner, Address::ZERO] {
+        assert_eq!(
+            store
+                .usable_blob(B256::repeat_byte(7), owner)
+                .await
+                .unwrap(),
+            Some(42),
+            "each uploader owns it"
+        );
+    }
     assert_eq!(
-        store.blob(B256::repeat_byte(7)).await.unwrap(),
-        Some((42, miner)),
-        "first uploader kept"
+        store
+            .usable_blob(B256::repeat_byte(7), Address::repeat_byte(9))
+            .await
+            .unwrap(),
+        None,
+        "a third key does not"
     );
     assert_eq!(store.unfinished_jobs().await.unwrap().len(), 1);
+}
+
+/// Ownership is per key, stakes count only open escrows, and the retention
+/// sweep keeps what an open or recently closed job of the owner uses and
+/// deletes the rest: logs of old closed jobs, lapsed ownerships, and bytes
+/// nobody owns or uses.
+#[tokio::test]
+async fn retention_keeps_what_jobs_use_and_deletes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let alice = Address::repeat_byte(0xa1);
+    let bob = Address::repeat_byte(0xb0);
+    let (input, spare, shared) = (
+        B256::repeat_byte(1),
+        B256::repeat_byte(2),
+        B256::repeat_byte(3),
+    );
+    for (hash, owner) in [
+        (input, alice),
+        (spare, alice),
+        (shared, alice),
+        (shared, bob),
+    ] {
+        store.record_blob(hash, 10, owner).await.unwrap();
+        store
+            .add_owner(hash, owner, 10, BlobKind::Upload)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.usage(alice).await.unwrap(), (30, 3));
+    assert_eq!(store.usage(bob).await.unwrap(), (10, 1));
+    assert_eq!(store.usable_blob(input, bob).await.unwrap(), None);
+    assert!(store.publish_blob(input, alice).await.unwrap());
+    assert!(!store.publish_blob(spare, bob).await.unwrap(), "not bob's");
+    assert_eq!(store.usable_blob(input, bob).await.unwrap(), Some(10));
+
+    // Alice's job uses `input`; its escrow is her stake until it closes.
+    let job = B256::repeat_byte(0x70);
+    let s = spec(1);
+    store
+        .insert_job(job, alice, &s, &signature(&s))
+        .await
+        .unwrap();
+    store.link_job_blobs(job, &[input]).await.unwrap();
+    store
+        .add_stake(job, alice, U256::from(7u64), 4_000_000_000)
+        .await
+        .unwrap();
+    store
+        .add_stake(B256::repeat_byte(0x71), alice, U256::from(5u64), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stake(alice, 100).await.unwrap(),
+        U256::from(7u64),
+        "the expired escrow counts nothing"
+    );
+    store.append_log(job, bob, "stdout", "x").await.unwrap();
+
+    // Everything is past its unused period; the job is still open.
+    let far = 3_000_000_000;
+    let mut purged = store.purge(far, 0, far).await.unwrap();
+    purged.blobs.sort();
+    assert_eq!(purged.jobs, 0);
+    assert_eq!(
+        purged.blobs,
+        vec![spare, shared],
+        "what no open job of an owner uses"
+    );
+    assert!(
+        store.owned_blob(input, alice).await.unwrap().is_some(),
+        "the open job's input"
+    );
+    assert!(store.owned_blob(shared, bob).await.unwrap().is_none());
+
+    // The job completes and settles: closed now; kept for the retention period.
+    store
+        .set_job_state(job, &[JobState::Queued], JobState::Completed, None, None)
+        .await
+        .unwrap();
+    assert!(
+        store.job(job).await.unwrap().unwrap().closed_at.is_none(),
+        "not closed before settlement"
+    );
+    store
+        .set_settlement(job, Settlement::Settled, None, None)
+        .await
+        .unwrap();
+    let closed = store.job(job).await.unwrap().unwrap().closed_at.unwrap();
+    assert_eq!(
+        store.stake(alice, 100).await.unwrap(),
+        U256::ZERO,
+        "a closed job is no stake"
+    );
+    let kept = store.purge(far, closed - 1, far).await.unwrap();
+    assert_eq!((kept.jobs, kept.blobs.len()), (0, 0), "within retention");
+    assert_eq!(store.logs(job, 0, 10).await.unwrap().len(), 1);
+    let gone = store.purge(far, closed + 1, far).await.unwrap();
+    assert_eq!(gone.jobs, 1);
+    assert_eq!(gone.blobs, vec![input]);
+    assert!(store.logs(job, 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.usage(alice).await.unwrap(), (0, 0));
 }

@@ -1,6 +1,7 @@
 //! fog-protocol: the one home of every type that crosses a process or chain
 //! boundary in Fog.
 //!
+//! - [`api`]: the hub's HTTP request and response bodies (OpenAPI from these);
 //! - [`charge`]: the pro-rata charge of a run under an assignment;
 //! - [`clock`]: the one wall clock, and a manual one for tests;
 //! - [`types`]: the EIP-712 structs [`JobSpec`], [`Assignment`], [`Receipt`]
@@ -11,6 +12,7 @@
 //! - [`wire`]: versioned hub↔miner messages;
 //! - [`keys`]: encrypted keystore files (miners, hubs, buyers).
 
+pub mod api;
 pub mod charge;
 pub mod clock;
 pub mod contracts;

@@ -413,7 +413,7 @@ async fn malformed_requests_get_4xx_with_a_reason_and_the_hub_keeps_serving() {
     let (code, body) = buyer.submit(job, &zero, &domain).await.unwrap();
     assert_eq!(code, 422);
     assert!(
-        body["error"]
+        body["error"]["message"]
             .as_str()
             .unwrap()
             .starts_with("spec: replicas"),
@@ -424,7 +424,10 @@ async fn malformed_requests_get_4xx_with_a_reason_and_the_hub_keeps_serving() {
     let (code, body) = imposter.submit(job, &spec, &domain).await.unwrap();
     assert_eq!(code, 422);
     assert!(
-        body["error"].as_str().unwrap().contains("was opened by"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("was opened by"),
         "{body}"
     );
     // No escrow at all.
@@ -434,7 +437,7 @@ async fn malformed_requests_get_4xx_with_a_reason_and_the_hub_keeps_serving() {
         .unwrap();
     assert_eq!(code, 422);
     assert!(
-        body["error"]
+        body["error"]["message"]
             .as_str()
             .unwrap()
             .contains("no escrow is open"),
@@ -446,7 +449,10 @@ async fn malformed_requests_get_4xx_with_a_reason_and_the_hub_keeps_serving() {
     let (code, body) = buyer.submit(job, &other, &domain).await.unwrap();
     assert_eq!(code, 422);
     assert!(
-        body["error"].as_str().unwrap().contains("locks spec"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("locks spec"),
         "{body}"
     );
 
@@ -479,7 +485,7 @@ async fn malformed_requests_get_4xx_with_a_reason_and_the_hub_keeps_serving() {
     let (code, body) = buyer.get("/v1/jobs/0x1234").await.unwrap();
     assert_eq!(code, 400);
     assert!(
-        body["error"]
+        body["error"]["message"]
             .as_str()
             .unwrap()
             .contains("not a 0x-prefixed 32-byte hex hash"),
@@ -489,11 +495,12 @@ async fn malformed_requests_get_4xx_with_a_reason_and_the_hub_keeps_serving() {
     assert_eq!(code, 400, "{body}");
     let (code, body) = buyer.get("/v1/nothing").await.unwrap();
     assert_eq!(code, 404);
-    assert!(body["error"].is_string());
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    assert!(body["error"]["message"].is_string());
     let (code, body) = buyer.post("/v1/auth/login", &json!({ "address": buyer.address(), "nonce": fog_protocol::B256::ZERO, "signature": format!("0x{}1c", "22".repeat(64)) })).await.unwrap();
     assert_eq!(code, 401, "{body}");
     assert!(
-        body["error"]
+        body["error"]["message"]
             .as_str()
             .unwrap()
             .contains("unknown or expired challenge"),
@@ -858,7 +865,7 @@ async fn a_hub_waiting_for_confirmations_takes_a_job_only_once_its_escrow_is_dee
     let (code, body) = buyer.submit(job, &spec, &domain).await.unwrap();
     assert_eq!(code, 425, "{body}");
     assert!(
-        body["error"]
+        body["error"]["message"]
             .as_str()
             .unwrap()
             .contains("waits for 3 confirmations"),
