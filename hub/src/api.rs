@@ -876,12 +876,18 @@ async fn put_blob(
     let caller = buyer(&app, &headers)?;
     let expected = parse_hash("blob hash", &hash)?;
     note_escrow(&app, caller, &headers).await?;
-    if let Some(owned) = app.store.owned_blob(expected, caller).await?
-        && owned.kind == BlobKind::Upload
-    {
-        return Ok((StatusCode::CREATED, Json(blob_view(&app, &owned))).into_response());
+    // A blob the caller already uploaded is counted in its quota already;
+    // its body is still read and checked like any other.
+    let counted = app
+        .store
+        .owned_blob(expected, caller)
+        .await?
+        .is_some_and(|owned| owned.kind == BlobKind::Upload);
+    let mut quota = quota_of(&app, caller).await?;
+    if counted {
+        quota.max_blobs = quota.max_blobs.max(quota.used_blobs.saturating_add(1));
+        quota.max_bytes = u64::MAX;
     }
-    let quota = quota_of(&app, caller).await?;
     if quota.used_blobs >= quota.max_blobs {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -229,3 +229,39 @@ fn price_rate_cost_rounds_up_and_never_overflows() {
         "saturated cost wrapped: {cost}"
     );
 }
+
+mod malformed {
+    use fog_protocol::wire::{HubMessage, MinerMessage, decode};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Malformed frames of any shape are refused with an error, never a
+        /// panic: arbitrary text, and valid envelopes with a field replaced by junk.
+        #[test]
+        fn malformed_frames_are_errors_never_panics(
+            text in "\\PC{0,512}",
+            junk in prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<i64>().prop_map(serde_json::Value::from),
+                "\\PC{0,40}".prop_map(serde_json::Value::from),
+                Just(serde_json::json!([1, {"a": []}])),
+                Just(serde_json::json!(1e300)),
+            ],
+            field in 0usize..6,
+        ) {
+            let _ = decode::<MinerMessage>(&text);
+            let _ = decode::<HubMessage>(&text);
+            let mut frame = serde_json::json!({"v": 1, "msg": {"type": "heartbeat", "seq": 1, "free": {"cpuMillicores": 1, "memoryBytes": 1, "diskBytes": 1, "gpuCount": 0}, "running": []}});
+            prop_assert!(decode::<MinerMessage>(&frame.to_string()).is_ok());
+            let keys = ["v", "msg", "type", "seq", "free", "running"];
+            match keys[field] {
+                "v" | "msg" => frame[keys[field]] = junk,
+                k => frame["msg"][k] = junk,
+            }
+            // Junk in place of a field: an error, or a value it happens to fit.
+            let _ = decode::<MinerMessage>(&frame.to_string());
+        }
+    }
+}

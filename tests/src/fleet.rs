@@ -557,6 +557,26 @@ impl Buyer {
         })
     }
 
+    /// `PUT path` with a raw body and extra headers; the answer as it comes.
+    pub async fn put_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Value)> {
+        let mut req = self.http.put(format!("{}{path}", self.url)).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let response = req.send().await?;
+        let headers = response.headers().clone();
+        let (status, body) = Self::answer(response).await?;
+        Ok((status, headers, body))
+    }
+
     /// Signs and submits a spec for an open escrow.
     pub async fn submit(
         &self,
