@@ -6,6 +6,7 @@
 #     e2fsprogs and mount (each job's size-limited disk), curl and python3
 #     (the demo script), runsc (gVisor, registered with the engine);
 #   - the Solidity toolchain from npm (contracts/package-lock.json);
+#   - schemathesis from PyPI, pinned, in .fog/venv (the hub API fuzz run);
 #   - a running Docker daemon (started in the background if its socket is absent);
 #   - the local test images (tests/images/*), built FROM scratch with static busybox.
 # Where it cannot install (not root, not Debian) it lists what is missing and
@@ -81,6 +82,27 @@ if [ ! -x "$forge_bin" ] || [ ! -x "$anvil_bin" ] || [ "$(cat "$stamp" 2>/dev/nu
   (cd "$contracts" && npm install --no-save --no-audit --no-fund --loglevel=error)
   [ -x "$forge_bin" ] || fail "npm install finished but $forge_bin is missing (is this linux-amd64?)"
   echo "$lock_sum" >"$stamp"
+fi
+
+# ---- schemathesis (the hub API's schema-driven fuzz run) ---------------------
+# Pinned in tests/schemathesis/requirements.txt, in a venv of its own.
+st_venv="$state_dir/venv"
+st_reqs="$root/tests/schemathesis/requirements.txt"
+st_sum="$(sha256sum "$st_reqs" | cut -d' ' -f1)"
+if [ ! -x "$st_venv/bin/st" ] || [ "$(cat "$st_venv/.fog-reqs-sha256" 2>/dev/null)" != "$st_sum" ]; then
+  say "installing schemathesis (pip, into $st_venv)"
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    if can_install; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    else
+      fail "python3 cannot make virtual environments: install python3-venv"
+    fi
+  fi
+  mkdir -p "$state_dir"
+  rm -rf "$st_venv"
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install --quiet --disable-pip-version-check -r "$st_reqs"
+  echo "$st_sum" >"$st_venv/.fog-reqs-sha256"
 fi
 
 # ---- Docker daemon ----------------------------------------------------------

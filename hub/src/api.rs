@@ -581,7 +581,7 @@ fn job_summary(app: &Shared, job: &JobRow) -> JobSummary {
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{jobId}", tag = "jobs",
-    params(("jobId" = String, Path, description = "0x-hex job id")),
+    params(("jobId" = fog_protocol::api::schema::Hash, Path, description = "0x-hex job id")),
     security(("bearer" = [])),
     responses((status = 200, description = "The job, its spec and its replicas' runs", body = JobStatus)))]
 async fn job_status(
@@ -654,7 +654,7 @@ struct LogQuery {
 /// Logs as NDJSON lines ([`fog_protocol::api::LogLine`]); with
 /// `follow=true` the response stays open until the job ends.
 #[utoipa::path(get, path = "/v1/jobs/{jobId}/logs", tag = "jobs",
-    params(("jobId" = String, Path, description = "0x-hex job id"), LogQuery),
+    params(("jobId" = fog_protocol::api::schema::Hash, Path, description = "0x-hex job id"), LogQuery),
     security(("bearer" = [])),
     responses((status = 200, description = "NDJSON, one LogLine per line", content_type = "application/x-ndjson", body = fog_protocol::api::LogLine)))]
 async fn job_logs(
@@ -718,7 +718,7 @@ async fn job_logs(
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{jobId}/output", tag = "jobs",
-    params(("jobId" = String, Path, description = "0x-hex job id")),
+    params(("jobId" = fog_protocol::api::schema::Hash, Path, description = "0x-hex job id")),
     security(("bearer" = [])),
     responses((status = 200, description = "The output archive the replicas agreed on (a tar; its sha256 is the receipts' outputHash)", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn job_output(
@@ -762,7 +762,7 @@ async fn send_blob(app: &Shared, hash: B256) -> ApiResult<Response> {
 }
 
 #[utoipa::path(post, path = "/v1/jobs/{jobId}/cancel", tag = "jobs",
-    params(("jobId" = String, Path, description = "0x-hex job id")),
+    params(("jobId" = fog_protocol::api::schema::Hash, Path, description = "0x-hex job id")),
     security(("bearer" = [])),
     responses((status = 200, description = "The job is cancelled", body = Cancelled)))]
 async fn cancel_job(
@@ -862,8 +862,8 @@ async fn note_escrow(app: &Shared, caller: Address, headers: &HeaderMap) -> ApiR
 /// is always read and checked, whoever else stored the same bytes: owning a
 /// blob takes having its bytes.
 #[utoipa::path(put, path = "/v1/blobs/{hash}", tag = "blobs",
-    params(("hash" = String, Path, description = "0x-hex sha256 of the body"),
-           ("x-fog-escrow" = Option<String>, Header, description = "A job id whose escrow the caller has open with this hub: raises the storage quota")),
+    params(("hash" = fog_protocol::api::schema::Hash, Path, description = "0x-hex sha256 of the body"),
+           ("x-fog-escrow" = Option<fog_protocol::api::schema::Hash>, Header, description = "A job id whose escrow the caller has open with this hub: raises the storage quota")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     security(("bearer" = [])),
     responses((status = 201, description = "Stored; the caller owns it", body = BlobInfo)))]
@@ -935,7 +935,7 @@ async fn mine(app: &Shared, caller: Address, hash: B256) -> ApiResult<OwnedBlob>
 
 /// Buyers read back the blobs they own (outputs also at `/v1/jobs/{id}/output`).
 #[utoipa::path(get, path = "/v1/blobs/{hash}", tag = "blobs",
-    params(("hash" = String, Path, description = "0x-hex sha256")),
+    params(("hash" = fog_protocol::api::schema::Hash, Path, description = "0x-hex sha256")),
     security(("bearer" = [])),
     responses((status = 200, description = "The blob's bytes", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn get_blob(
@@ -950,7 +950,7 @@ async fn get_blob(
 }
 
 #[utoipa::path(get, path = "/v1/blobs/{hash}/info", tag = "blobs",
-    params(("hash" = String, Path, description = "0x-hex sha256")),
+    params(("hash" = fog_protocol::api::schema::Hash, Path, description = "0x-hex sha256")),
     security(("bearer" = [])),
     responses((status = 200, description = "The caller's blob: size, whether published, when it expires unless used", body = BlobInfo)))]
 async fn blob_info(
@@ -965,7 +965,7 @@ async fn blob_info(
 
 /// Publishes the caller's blob: any buyer's spec may then name it.
 #[utoipa::path(post, path = "/v1/blobs/{hash}/publish", tag = "blobs",
-    params(("hash" = String, Path, description = "0x-hex sha256")),
+    params(("hash" = fog_protocol::api::schema::Hash, Path, description = "0x-hex sha256")),
     security(("bearer" = [])),
     responses((status = 200, description = "Published", body = BlobInfo)))]
 async fn publish_blob(
@@ -994,7 +994,7 @@ async fn quota(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Jso
 /// A miner uploads the output archive of a job it holds; it belongs to the
 /// job's buyer and is at most `output_limit` of the job's disk.
 #[utoipa::path(put, path = "/v1/miner/jobs/{jobId}/output", tag = "miners",
-    params(("jobId" = String, Path, description = "0x-hex job id")),
+    params(("jobId" = fog_protocol::api::schema::Hash, Path, description = "0x-hex job id")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     security(("bearer" = [])),
     responses((status = 201, description = "Stored for the job's buyer", body = BlobInfo)))]
@@ -1038,7 +1038,7 @@ async fn put_output(
 
 /// A miner fetches an input of a job it holds.
 #[utoipa::path(get, path = "/v1/miner/blobs/{hash}", tag = "miners",
-    params(("hash" = String, Path, description = "0x-hex sha256")),
+    params(("hash" = fog_protocol::api::schema::Hash, Path, description = "0x-hex sha256")),
     security(("bearer" = [])),
     responses((status = 200, description = "The input's bytes", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn miner_blob(

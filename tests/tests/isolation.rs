@@ -511,3 +511,69 @@ async fn the_miners_socket_refuses_malformed_frames_and_keeps_serving() {
     .unwrap();
     fleet.wait_for_miners(1).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_has_one_json_shape_405_and_413_included() {
+    let mut fleet = Fleet::start("[limits]\nmax_json_bytes = 2048\n")
+        .await
+        .unwrap();
+    let buyer = logged_in(&mut fleet).await;
+    let client = reqwest::Client::new();
+    let url = &fleet.hub_url;
+    let token = buyer.token.clone().unwrap();
+    let cases = [
+        (
+            client.patch(format!("{url}/v1/jobs")),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            client.delete(format!("{url}/v1/hub")),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            client
+                .post(format!("{url}/v1/quote"))
+                .header("content-type", "application/json")
+                .body(format!("{{\"spec\": \"{}\"}}", "x".repeat(4096))),
+            413,
+            "payload_too_large",
+        ),
+        (
+            client.get(format!("{url}/v1/jobs/0x12")),
+            400,
+            "bad_request",
+        ),
+        (
+            client.get(format!("{url}/v1/jobs?limit=zero")),
+            400,
+            "bad_request",
+        ),
+        (client.get(format!("{url}/v1/nowhere")), 404, "not_found"),
+        (client.get(format!("{url}/v1/jobs")), 401, "unauthorized"),
+        (
+            client.post(format!("{url}/v1/auth/login")).body("{"),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let request = if status == 401 || status == 405 {
+            request
+        } else {
+            request.bearer_auth(&token)
+        };
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(!message(&body).is_empty(), "{body}");
+    }
+}

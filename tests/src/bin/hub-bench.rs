@@ -130,8 +130,7 @@ where
 
 /// Job submissions per second over HTTP, each with its escrow open on chain.
 async fn bench_submit(jobs: usize) -> anyhow::Result<()> {
-    let mut fleet =
-        Fleet::start("log_format = \"json\"\n[limits]\nmax_json_bytes = 1048576\n").await?;
+    let mut fleet = Fleet::start(&format!("log_format = \"json\"\n{ONE_SOURCE_LIMITS}")).await?;
     let buyer = fleet.buyer().await?;
     let domain = fleet.devnet.deployment.domain();
     let mut spec = fog_tests::fleet::bench_spec();
@@ -278,10 +277,14 @@ async fn simulated_miner(ws_url: String) -> anyhow::Result<()> {
     }
 }
 
+/// The load comes from one address and one key here; in service it comes
+/// from many, each under the per-address and per-key limits.
+const ONE_SOURCE_LIMITS: &str = "[limits]\nper_address_per_sec = 1000000\nper_address_burst = 1000000\nper_key_per_sec = 1000000\nper_key_burst = 1000000\n";
+
 async fn bench_miners(count: usize) -> anyhow::Result<()> {
-    let mut fleet = Fleet::start(
-        "log_format = \"json\"\n[miners]\nheartbeat_interval_ms = 5000\ntimeout_ms = 20000\n",
-    )
+    let mut fleet = Fleet::start(&format!(
+        "log_format = \"json\"\n{ONE_SOURCE_LIMITS}max_unauthenticated_miners = 20000\n[miners]\nheartbeat_interval_ms = 5000\ntimeout_ms = 20000\n"
+    ))
     .await?;
     let pid = fleet.hub_proc.pid().context("the hub is not running")?;
     let ws_url = format!("{}/v1/miner/ws", fleet.hub_url.replace("http://", "ws://"));
