@@ -173,7 +173,8 @@ struct RunArgs {
     /// Wall-clock limit of one run, in seconds.
     #[arg(long, default_value_t = 600)]
     duration: u64,
-    /// Seconds until an unsettled escrow can be refunded.
+    /// Seconds until an unsettled escrow can be refunded; at least the run
+    /// (--duration), the 30-minute settlement window and 10 minutes more.
     #[arg(long, default_value_t = 3_600)]
     deadline: u64,
     /// Required miner region.
@@ -824,8 +825,17 @@ async fn hub_command(action: HubAction, identity: &Identity) -> anyhow::Result<(
                     fog_cli::ops::fog(status.deposit),
                     fog_cli::ops::fog(status.earnings)
                 );
+                println!(
+                    "  open jobs {}, {} in escrow of a cap of {}",
+                    status.open_jobs,
+                    fog_cli::ops::fog(status.open_escrow),
+                    fog_cli::ops::fog(status.exposure_cap)
+                );
                 if status.exit_at > 0 {
-                    println!("  deposit unlocks at unix time {}", status.exit_at);
+                    println!(
+                        "  deposit unlocks at unix time {} (once no job is open)",
+                        status.exit_at
+                    );
                 }
             }
         }

@@ -183,10 +183,19 @@ pub struct HubStatus {
     pub signer: Address,
     pub fee_bps: u16,
     pub endpoint: String,
-    /// Unix time the deposit unlocks, while exiting.
+    /// Unix time the deposit unlocks, while exiting (no sooner than an
+    /// unbonding period after its last job closed).
     pub exit_at: u64,
     pub deposit: U256,
     pub earnings: U256,
+    /// Jobs opened with the hub and not yet settled or refunded.
+    pub open_jobs: u32,
+    /// Tokens locked in those jobs.
+    pub open_escrow: U256,
+    /// The most it may hold in open jobs (a share of its deposit).
+    pub exposure_cap: U256,
+    /// When its last job closed (its registration before any).
+    pub last_closed_at: u64,
 }
 
 pub async fn hub_status(
@@ -194,12 +203,25 @@ pub async fn hub_status(
     d: &Deployment,
     hub: Address,
 ) -> Result<HubStatus, OpsError> {
-    let info = HubRegistry::new(d.registry, provider)
+    let registry = HubRegistry::new(d.registry, provider);
+    let info = registry
         .hubInfo(hub)
         .call()
         .await
         .map_err(|e| refusal("reading the hub", &e))?;
+    let cap = registry
+        .exposureCap(hub)
+        .call()
+        .await
+        .map_err(|e| refusal("reading the hub's cap", &e))?;
     let wallet = HubWallet::new(hub, provider);
+    let unbonding = registry
+        .effectiveUnbonding()
+        .call()
+        .await
+        .map_err(|e| refusal("reading the unbonding period", &e))?;
+    let last_closed_at = info.lastClosedAt.to::<u64>();
+    let exit_at = info.exitAt.to::<u64>();
     Ok(HubStatus {
         hub,
         state: HubState::from_code(info.state),
@@ -207,9 +229,17 @@ pub async fn hub_status(
         signer: info.signer,
         fee_bps: info.feeBps,
         endpoint: info.endpoint,
-        exit_at: info.exitAt,
+        exit_at: if exit_at == 0 {
+            0
+        } else {
+            exit_at.max(last_closed_at.saturating_add(unbonding.saturating_to::<u64>()))
+        },
         deposit: wallet.deposit().call().await.map_err(chain)?,
         earnings: wallet.earnings().call().await.map_err(chain)?,
+        open_jobs: info.openJobs.to::<u32>(),
+        open_escrow: U256::from(info.openEscrow),
+        exposure_cap: cap,
+        last_closed_at,
     })
 }
 
@@ -244,6 +274,23 @@ pub async fn hub_exit(
 ) -> Result<B256, OpsError> {
     let registry = HubRegistry::new(d.registry, provider);
     let receipt: TransactionReceipt = if complete {
+        // Say why not in the operator's terms before the contract says it in its own.
+        let status = hub_status(provider, d, hub).await?;
+        if status.state == HubState::Exiting && status.open_jobs > 0 {
+            return Err(OpsError::Invalid(format!(
+                "hub {hub} still holds {} open job(s) with {} in escrow: the deposit stays frozen until every one is settled or refunded, and for the unbonding period after the last of them",
+                status.open_jobs,
+                fog(status.open_escrow)
+            )));
+        }
+        let now = chain_time(provider).await?;
+        if status.state == HubState::Exiting && now < status.exit_at {
+            return Err(OpsError::Invalid(format!(
+                "hub {hub} is unbonding until unix time {} ({} s from now): its deposit stays blacklistable until then",
+                status.exit_at,
+                status.exit_at - now
+            )));
+        }
         transact("completing the exit", registry.completeExit(hub)).await?
     } else {
         transact("announcing the exit", registry.announceExit(hub)).await?

@@ -91,6 +91,10 @@ pub struct RunRequest {
     pub wait: bool,
 }
 
+/// What a deadline leaves beyond the run and the settlement window: time to
+/// submit, queue, pull the image.
+const DEADLINE_MARGIN_SECS: u64 = 600;
+
 /// Who was paid what.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -233,9 +237,14 @@ pub async fn run(
         });
     }
 
-    // The chain's clock decides the deadline.
+    // The chain's clock decides the deadline, which must leave the whole run,
+    // the settlement window and a margin for the submission.
     let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
-    spec.deadline = chain_now + req.deadline_secs;
+    let least = req
+        .max_duration_secs
+        .saturating_add(fog_protocol::SETTLEMENT_WINDOW_SECS)
+        .saturating_add(DEADLINE_MARGIN_SECS);
+    spec.deadline = chain_now + req.deadline_secs.max(least);
     let domain = ctx.deployment.domain();
     let signed = SignedJobSpec::sign(spec.clone(), &ctx.key, &domain).map_err(chain)?;
 
@@ -470,7 +479,6 @@ async fn open_escrow(
     let mut salt = [0u8; 32];
     rand::Rng::fill(&mut rand::thread_rng(), &mut salt);
     let salt = B256::from(salt);
-    let replicas = u8::try_from(spec.replicas).map_err(chain)?;
     let v = 27 + u8::from(signature.v());
     let receipt = confirmed(
         "opening the escrow",
@@ -480,8 +488,9 @@ async fn open_escrow(
                 ctx.hub_address,
                 spec.spec_hash(),
                 spec.deadline,
-                replicas,
+                spec.replicas,
                 spec.maxPayment,
+                spec.maxDurationSecs,
                 U256::from(permit_deadline),
                 v,
                 signature.r().into(),

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
+import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IDaoTreasury} from "./interfaces/IDaoTreasury.sol";
@@ -11,17 +12,10 @@ import {IDaoTreasury} from "./interfaces/IDaoTreasury.sol";
 /// @notice Receives the deposits of blacklisted hubs and keeps each one frozen for a fixed period. The
 ///         freeze is SONM's protection against a greedy DAO: the token may fall while the funds are
 ///         frozen, so expropriating honest hubs does not pay. Only the DAO's timelock spends a lot, and
-///         only after its release time. Upgradeable (UUPS) by the timelock only.
+///         only after its release time. Upgradeable (UUPS) only by the funds timelock, whose delay
+///         outlasts the freeze, and never while a lot is frozen: no vote shortens a freeze.
 contract DaoTreasury is Initializable, UUPSUpgradeable, IDaoTreasury {
     using SafeERC20 for IERC20;
-
-    /// @notice One expropriated deposit.
-    struct Lot {
-        address hub;
-        uint64 releaseAt;
-        uint256 amount;
-        uint256 remaining;
-    }
 
     /// @custom:storage-location erc7201:fog.storage.DaoTreasury
     struct TreasuryStorage {
@@ -29,7 +23,9 @@ contract DaoTreasury is Initializable, UUPSUpgradeable, IDaoTreasury {
         address timelock;
         address registry;
         uint64 freezePeriod;
+        uint64 frozenUntil;
         address binder;
+        address fundsTimelock;
         uint256 lockedTotal;
         Lot[] lots;
     }
@@ -40,45 +36,34 @@ contract DaoTreasury is Initializable, UUPSUpgradeable, IDaoTreasury {
     /// @notice Shortest freeze accepted.
     uint64 public constant MIN_FREEZE_PERIOD = 1 days;
 
-    error ZeroAddress();
-    error FreezeTooShort(uint64 freezePeriod);
-    error NotRegistry(address caller);
-    error NotBinder(address caller);
-    error NotTimelock(address caller);
-    error FundsNotReceived(uint256 expected, uint256 unaccounted);
-    error UnknownLot(uint256 lotId);
-    error StillFrozen(uint256 lotId, uint64 releaseAt);
-    error AmountExceedsLot(uint256 lotId, uint256 amount, uint256 remaining);
-
-    event RegistryBound(address indexed registry);
-    event LotFrozen(uint256 indexed lotId, address indexed hub, uint256 amount, uint64 releaseAt);
-    event LotSpent(uint256 indexed lotId, address indexed to, uint256 amount);
-
     /// @custom:oz-upgrades-unsafe-allow constructor
     constructor() {
         _disableInitializers();
     }
 
-    /// @notice Sets the treasury up. The registry is bound afterwards by the same account, once: the
-    ///         registry and the treasury name each other, so one of them must exist first.
-    /// @param token_ The FogToken.
-    /// @param timelock_ The DAO's timelock: spender and upgrade authority.
-    /// @param freezePeriod_ How long each lot stays frozen (at least a day).
-    function initialize(IERC20 token_, address timelock_, uint64 freezePeriod_) external initializer {
-        if (address(token_) == address(0) || timelock_ == address(0)) revert ZeroAddress();
+    /// @inheritdoc IDaoTreasury
+    function initialize(IERC20 token_, address timelock_, address fundsTimelock_, uint64 freezePeriod_)
+        external
+        initializer
+    {
+        if (address(token_) == address(0) || timelock_ == address(0) || fundsTimelock_ == address(0)) {
+            revert ZeroAddress();
+        }
         if (freezePeriod_ < MIN_FREEZE_PERIOD) revert FreezeTooShort(freezePeriod_);
+        uint256 delay = TimelockController(payable(fundsTimelock_)).getMinDelay();
+        if (delay <= freezePeriod_) revert UpgradeDelayTooShort(delay, freezePeriod_);
         TreasuryStorage storage $ = _storage();
         $.token = token_;
         $.timelock = timelock_;
+        $.fundsTimelock = fundsTimelock_;
         $.freezePeriod = freezePeriod_;
         $.binder = msg.sender;
     }
 
-    /// @notice Names the HubRegistry, the only source of expropriations. Once, by the initialising account.
-    /// @param registry_ The HubRegistry.
+    /// @inheritdoc IDaoTreasury
     function bindRegistry(address registry_) external {
         TreasuryStorage storage $ = _storage();
-        if (msg.sender != $.binder) revert NotBinder(msg.sender);
+        if (msg.sender != $.binder || msg.sender == address(0)) revert NotBinder(msg.sender);
         if (registry_ == address(0)) revert ZeroAddress();
         $.registry = registry_;
         $.binder = address(0);
@@ -95,13 +80,11 @@ contract DaoTreasury is Initializable, UUPSUpgradeable, IDaoTreasury {
         lotId = $.lots.length;
         $.lots.push(Lot({hub: hub, releaseAt: releaseAt, amount: amount, remaining: amount}));
         $.lockedTotal += amount;
+        if (releaseAt > $.frozenUntil) $.frozenUntil = releaseAt;
         emit LotFrozen(lotId, hub, amount, releaseAt);
     }
 
-    /// @notice Spends from a released lot. Timelock only, i.e. by a passed DAO proposal.
-    /// @param lotId The lot.
-    /// @param to Receiver.
-    /// @param amount How much.
+    /// @inheritdoc IDaoTreasury
     function spend(uint256 lotId, address to, uint256 amount) external {
         TreasuryStorage storage $ = _storage();
         if (msg.sender != $.timelock) revert NotTimelock(msg.sender);
@@ -116,43 +99,42 @@ contract DaoTreasury is Initializable, UUPSUpgradeable, IDaoTreasury {
         $.token.safeTransfer(to, amount);
     }
 
-    /// @notice One lot.
-    /// @param lotId The lot.
-    /// @return The lot's record.
+    /// @inheritdoc IDaoTreasury
     function lot(uint256 lotId) external view returns (Lot memory) {
         TreasuryStorage storage $ = _storage();
         if (lotId >= $.lots.length) revert UnknownLot(lotId);
         return $.lots[lotId];
     }
 
-    /// @notice How many lots exist.
-    /// @return The count.
+    /// @inheritdoc IDaoTreasury
     function lotCount() external view returns (uint256) {
         return _storage().lots.length;
     }
 
-    /// @notice Tokens held for lots not yet spent.
-    /// @return The total.
+    /// @inheritdoc IDaoTreasury
     function lockedTotal() external view returns (uint256) {
         return _storage().lockedTotal;
     }
 
-    /// @notice Token, timelock, registry and freeze period.
-    /// @return token The FogToken.
-    /// @return timelock The DAO timelock.
-    /// @return registry The HubRegistry.
-    /// @return freezePeriod The freeze period in seconds.
+    /// @inheritdoc IDaoTreasury
+    function frozenUntil() external view returns (uint64) {
+        return _storage().frozenUntil;
+    }
+
+    /// @inheritdoc IDaoTreasury
     function wiring()
         external
         view
-        returns (IERC20 token, address timelock, address registry, uint64 freezePeriod)
+        returns (IERC20 token, address timelock, address fundsTimelock, address registry, uint64 freezePeriod)
     {
         TreasuryStorage storage $ = _storage();
-        return ($.token, $.timelock, $.registry, $.freezePeriod);
+        return ($.token, $.timelock, $.fundsTimelock, $.registry, $.freezePeriod);
     }
 
     function _authorizeUpgrade(address) internal view override {
-        if (msg.sender != _storage().timelock) revert NotTimelock(msg.sender);
+        TreasuryStorage storage $ = _storage();
+        if (msg.sender != $.fundsTimelock) revert NotFundsTimelock(msg.sender);
+        if (block.timestamp < $.frozenUntil) revert FundsFrozen($.frozenUntil);
     }
 
     function _storage() private pure returns (TreasuryStorage storage $) {

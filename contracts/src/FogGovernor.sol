@@ -28,6 +28,9 @@ contract FogGovernor is
     GovernorVotesQuorumFraction,
     GovernorTimelockControl
 {
+    /// @notice A zero proposal threshold would let anyone with no stake flood the DAO with proposals.
+    error ZeroProposalThreshold();
+
     /// @notice Deploys the governor.
     /// @param token The FogToken (ERC20Votes).
     /// @param timelock The TimelockController that executes passed proposals.
@@ -48,7 +51,9 @@ contract FogGovernor is
         GovernorVotes(token)
         GovernorVotesQuorumFraction(quorumPercent)
         GovernorTimelockControl(timelock)
-    {}
+    {
+        if (proposalThreshold_ == 0) revert ZeroProposalThreshold();
+    }
 
     /// @inheritdoc Governor
     function votingDelay() public view override(Governor, GovernorSettings) returns (uint256) {
@@ -93,6 +98,12 @@ contract FogGovernor is
     /// @inheritdoc Governor
     function proposalThreshold() public view override(Governor, GovernorSettings) returns (uint256) {
         return super.proposalThreshold();
+    }
+
+    /// @dev Governance may change the threshold, never to zero.
+    function _setProposalThreshold(uint256 newProposalThreshold) internal override {
+        if (newProposalThreshold == 0) revert ZeroProposalThreshold();
+        super._setProposalThreshold(newProposalThreshold);
     }
 
     function _queueOperations(

@@ -5,13 +5,14 @@ import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Ini
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IHubRegistry} from "./interfaces/IHubRegistry.sol";
+import {IHubWallet} from "./interfaces/IHubWallet.sol";
 
 /// @title HubWallet
 /// @notice One per hub, behind a BeaconProxy whose beacon the DAO's timelock owns. Holds the hub's frozen
 ///         deposit and receives its commission from settled jobs. The operator withdraws earnings at any
 ///         time; the deposit moves only on the registry's word: back to the operator after an unbonded
 ///         exit, or to the DAO treasury when the DAO blacklists the hub.
-contract HubWallet is Initializable {
+contract HubWallet is Initializable, IHubWallet {
     using SafeERC20 for IERC20;
 
     /// @custom:storage-location erc7201:fog.storage.HubWallet
@@ -25,31 +26,12 @@ contract HubWallet is Initializable {
     bytes32 internal constant STORAGE_SLOT =
         0xab57913d77403add542987f2f0685da9a9f0a90a44f109bf661204d1777b3a00;
 
-    /// @notice The caller is not the registry.
-    error NotRegistry(address caller);
-    /// @notice The caller is not the hub's operator.
-    error NotOperator(address caller);
-    /// @notice The withdrawal asks for more than the earnings.
-    error InsufficientEarnings(uint256 requested, uint256 available);
-    /// @notice A zero address was given where a real one is needed.
-    error ZeroAddress();
-
-    /// @notice The operator withdrew `amount` of earnings to `to`.
-    event EarningsWithdrawn(address indexed to, uint256 amount);
-    /// @notice The deposit was returned to the operator after an exit.
-    event DepositReleased(address indexed to, uint256 amount);
-    /// @notice The deposit was taken by the DAO into `treasury`.
-    event DepositExpropriated(address indexed treasury, uint256 amount);
-
     /// @custom:oz-upgrades-unsafe-allow constructor
     constructor() {
         _disableInitializers();
     }
 
-    /// @notice Sets up a new hub's wallet; called by the registry through the BeaconProxy constructor.
-    /// @param registry_ The HubRegistry.
-    /// @param token_ The FogToken.
-    /// @param deposit_ The deposit the registry transfers in right after (frozen).
+    /// @inheritdoc IHubWallet
     function initialize(IHubRegistry registry_, IERC20 token_, uint256 deposit_) external initializer {
         if (address(registry_) == address(0) || address(token_) == address(0)) revert ZeroAddress();
         WalletStorage storage $ = _storage();
@@ -58,29 +40,24 @@ contract HubWallet is Initializable {
         $.deposit = deposit_;
     }
 
-    /// @notice The frozen deposit.
-    /// @return The deposit in token base units.
+    /// @inheritdoc IHubWallet
     function deposit() external view returns (uint256) {
         return _storage().deposit;
     }
 
-    /// @notice What the operator can withdraw now: everything above the frozen deposit.
-    /// @return The withdrawable earnings.
+    /// @inheritdoc IHubWallet
     function earnings() public view returns (uint256) {
         WalletStorage storage $ = _storage();
         uint256 balance = $.token.balanceOf(address(this));
         return balance > $.deposit ? balance - $.deposit : 0;
     }
 
-    /// @notice The registry this wallet obeys.
-    /// @return The HubRegistry.
+    /// @inheritdoc IHubWallet
     function registry() external view returns (IHubRegistry) {
         return _storage().registry;
     }
 
-    /// @notice Withdraws earnings; the frozen deposit cannot be touched this way.
-    /// @param to Receiver of the tokens.
-    /// @param amount How much to withdraw.
+    /// @inheritdoc IHubWallet
     function withdrawEarnings(address to, uint256 amount) external {
         WalletStorage storage $ = _storage();
         if (msg.sender != $.registry.operatorOf(address(this))) revert NotOperator(msg.sender);
@@ -91,18 +68,14 @@ contract HubWallet is Initializable {
         $.token.safeTransfer(to, amount);
     }
 
-    /// @notice Returns the whole deposit to `to` after an unbonded exit. Registry only.
-    /// @param to The operator.
-    /// @return amount The deposit released.
+    /// @inheritdoc IHubWallet
     function releaseDeposit(address to) external returns (uint256 amount) {
         amount = _takeDeposit();
         emit DepositReleased(to, amount);
         _storage().token.safeTransfer(to, amount);
     }
 
-    /// @notice Moves the whole deposit into the DAO treasury. Registry only, on a blacklist vote.
-    /// @param treasury The DaoTreasury.
-    /// @return amount The deposit taken.
+    /// @inheritdoc IHubWallet
     function expropriate(address treasury) external returns (uint256 amount) {
         amount = _takeDeposit();
         emit DepositExpropriated(treasury, amount);

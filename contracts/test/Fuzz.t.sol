@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IHubRegistry} from "../src/interfaces/IHubRegistry.sol";
+import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IGovernor} from "@openzeppelin/contracts/governance/IGovernor.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
@@ -25,13 +27,13 @@ contract FuzzTest is FogFixture {
     ) public {
         uint16 feeBps = uint16(bound(feeSeed, 0, MAX_FEE_BPS));
         uint8 k = uint8(bound(kSeed, 1, 5));
-        uint256 locked = bound(lockedSeed, 1, 500_000e18);
+        uint256 locked = bound(lockedSeed, 1, MIN_DEPOSIT); // within the hub's exposure cap
         hub = _hubWithFee(feeBps);
         bytes32 jobId = openJob(bytes32(chargeSeed), k, locked);
 
         // Each miner charges at most its share of what the lock covers after commission.
         uint256 cap = locked * 10_000 / (10_000 + feeBps) / k;
-        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](k);
+        IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](k);
         uint256 total;
         for (uint256 i; i < k; ++i) {
             uint256 charge = bound(uint256(keccak256(abi.encode(chargeSeed, i))), 0, cap);
@@ -53,14 +55,14 @@ contract FuzzTest is FogFixture {
 
     function testFuzz_overchargeAlwaysReverts(uint96 lockedSeed, uint256 extra, uint16 feeSeed) public {
         uint16 feeBps = uint16(bound(feeSeed, 0, MAX_FEE_BPS));
-        uint256 locked = bound(lockedSeed, 1, 500_000e18);
+        uint256 locked = bound(lockedSeed, 1, MIN_DEPOSIT);
         hub = _hubWithFee(feeBps);
         bytes32 jobId = openJob(bytes32(extra), 1, locked);
         uint256 charge = locked + 1 + bound(extra, 0, 1e30); // above the lock before any commission
-        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signed(receiptFor(jobId, 0, charge, keccak256("out")), 0, charge);
         uint256 payment = charge + charge * feeBps / 10_000;
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.PaymentExceedsLocked.selector, payment, locked));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.PaymentExceedsLocked.selector, payment, locked));
         escrow.settle(jobId, list);
     }
 
@@ -68,8 +70,13 @@ contract FuzzTest is FogFixture {
         vm.startPrank(buyer);
         token.approve(address(escrow), 1e18);
         bool sane = deadline > block.timestamp && deadline <= block.timestamp + 365 days;
-        if (!sane) vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidDeadline.selector, deadline));
-        escrow.open(bytes32(uint256(deadline)), hub, bytes32(0), deadline, 1, 1e18);
+        uint256 earliest = block.timestamp + MAX_DURATION + escrow.SETTLEMENT_WINDOW();
+        if (!sane) {
+            vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidDeadline.selector, deadline));
+        } else if (deadline < earliest) {
+            vm.expectRevert(abi.encodeWithSelector(IJobEscrow.DeadlineTooSoon.selector, deadline, earliest));
+        }
+        escrow.open(bytes32(uint256(deadline)), hub, bytes32(0), deadline, 1, 1e18, MAX_DURATION);
         vm.stopPrank();
     }
 
@@ -97,7 +104,7 @@ contract FuzzTest is FogFixture {
         vm.startPrank(operator);
         token.approve(address(registry), MIN_DEPOSIT);
         if (feeBps > MAX_FEE_BPS) {
-            vm.expectRevert(abi.encodeWithSelector(HubRegistry.FeeTooHigh.selector, feeBps, MAX_FEE_BPS));
+            vm.expectRevert(abi.encodeWithSelector(IHubRegistry.FeeTooHigh.selector, feeBps, MAX_FEE_BPS));
         }
         registry.register(hubSigner, feeBps, "https://f", MIN_DEPOSIT);
         vm.stopPrank();
@@ -114,15 +121,17 @@ contract FuzzTest is FogFixture {
         uint256 lockDelay = bound(lockSeed, 0, 30 days);
         address[] memory none = new address[](0);
         TimelockController tl = new TimelockController(lockDelay, none, none, address(this));
-        FogGovernor gov = new FogGovernor(token, tl, delay, period, 0, 4);
-        HubRegistry.Config memory c = registryConfig();
+        FogGovernor gov = new FogGovernor(token, tl, delay, period, PROPOSAL_THRESHOLD, 4);
+        IHubRegistry.Config memory c = registryConfig();
         c.governor = IGovernor(address(gov));
         c.timelock = tl;
         c.unbondingPeriod = unbonding;
-        uint256 vote = uint256(delay) + period + lockDelay;
+        uint256 required = uint256(delay) + period + lockDelay + 1 hours;
         address impl = address(new HubRegistry());
-        if (unbonding <= vote) {
-            vm.expectRevert(abi.encodeWithSelector(HubRegistry.UnbondingTooShort.selector, unbonding, vote));
+        if (unbonding <= required) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IHubRegistry.UnbondingTooShort.selector, unbonding, required)
+            );
         }
         new ERC1967Proxy(impl, abi.encodeCall(HubRegistry.initialize, (c)));
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
 import {HubRegistry} from "../src/HubRegistry.sol";
 import {JobEscrow} from "../src/JobEscrow.sol";
 import {FogFixture} from "./utils/FogFixture.sol";
@@ -28,7 +29,8 @@ contract GasTest is FogFixture {
             specHashOf(bytes32(uint256(k))),
             uint64(block.timestamp + 1 days),
             k,
-            100e18
+            100e18,
+            MAX_DURATION
         );
         GAS.stopSnapshotGas();
         vm.stopPrank();
@@ -38,7 +40,7 @@ contract GasTest is FogFixture {
         for (uint8 k = 1; k <= 3; k += 2) {
             string memory suffix = k == 1 ? " k=1" : " k=3";
             bytes32 jobId = _open(string.concat("open", suffix), k);
-            JobEscrow.SignedReceipt[] memory list = quorum(jobId, k, 10e18);
+            IJobEscrow.SignedReceipt[] memory list = quorum(jobId, k, 10e18);
             GAS.startSnapshotGas(string.concat("settle", suffix));
             escrow.settle(jobId, list);
             GAS.stopSnapshotGas();
@@ -59,6 +61,7 @@ contract GasTest is FogFixture {
                 uint64(block.timestamp + 1 days),
                 k,
                 100e18,
+                MAX_DURATION,
                 permitDeadline,
                 v,
                 r,

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IFogErrors} from "../src/interfaces/IFogErrors.sol";
+import {IDaoTreasury} from "../src/interfaces/IDaoTreasury.sol";
+import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
 import {IGovernor} from "@openzeppelin/contracts/governance/IGovernor.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -23,14 +26,14 @@ contract GovernanceTest is FogFixture {
         string memory description = "Blacklist hub: wrong output in job 0x..";
         queueProposal(address(registry), blacklistCall(), description);
         vm.expectEmit(address(registry));
-        emit HubRegistry.HubBlacklisted(hub, EVIDENCE, MIN_DEPOSIT, 0);
+        emit IHubRegistry.HubBlacklisted(hub, EVIDENCE, MIN_DEPOSIT, 0);
         executeProposal(address(registry), blacklistCall(), description);
 
         (IHubRegistry.HubState state,,) = registry.hubTerms(hub);
         assertTrue(state == IHubRegistry.HubState.Blacklisted);
         assertEq(token.balanceOf(address(treasury)), MIN_DEPOSIT);
         assertEq(HubWallet(hub).deposit(), 0);
-        DaoTreasury.Lot memory lot = treasury.lot(0);
+        IDaoTreasury.Lot memory lot = treasury.lot(0);
         assertEq(lot.hub, hub);
         assertEq(lot.amount, MIN_DEPOSIT);
         assertEq(uint256(lot.releaseAt), block.timestamp + FREEZE);
@@ -59,7 +62,7 @@ contract GovernanceTest is FogFixture {
         assertEq(token.balanceOf(address(treasury)), MIN_DEPOSIT);
         vm.warp(block.timestamp + UNBONDING);
         vm.expectRevert(
-            abi.encodeWithSelector(HubRegistry.WrongState.selector, hub, IHubRegistry.HubState.Blacklisted)
+            abi.encodeWithSelector(IHubRegistry.WrongState.selector, hub, IHubRegistry.HubState.Blacklisted)
         );
         vm.prank(operator);
         registry.completeExit(hub);
@@ -84,7 +87,7 @@ contract GovernanceTest is FogFixture {
 
     function test_attack_noQuorumNoBlacklist() public {
         address small = address(0x5A11);
-        fund(small, 1000e18);
+        fund(small, PROPOSAL_THRESHOLD); // enough to propose, far below the quorum
         vm.prank(small);
         token.delegate(small);
         vm.warp(block.timestamp + 1);
@@ -99,36 +102,47 @@ contract GovernanceTest is FogFixture {
         assertTrue(governor.state(id) == IGovernor.ProposalState.Defeated);
     }
 
-    function test_attack_blacklistedHubOpensAndSettlesNothing() public {
-        bytes32 jobId = openJob(keccak256("before"), 1, 10e18);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+    function test_attack_blacklistedHubOpensNothing() public {
         passProposal(address(registry), blacklistCall(), "blacklist");
         vm.startPrank(buyer);
         token.approve(address(escrow), 10e18);
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.HubNotActive.selector, hub, IHubRegistry.HubState.Blacklisted)
+            abi.encodeWithSelector(IHubRegistry.WrongState.selector, hub, IHubRegistry.HubState.Blacklisted)
         );
-        escrow.open(keccak256("after"), hub, bytes32(0), uint64(block.timestamp + 1 days), 1, 10e18);
+        escrow.open(
+            keccak256("after"), hub, bytes32(0), uint64(block.timestamp + 1 days), 1, 10e18, MAX_DURATION
+        );
         vm.stopPrank();
-        // The old job's deadline passed during the vote; the buyer gets everything back.
-        vm.prank(buyer);
-        escrow.refund(jobId);
-        assertEq(list.length, 1);
     }
 
-    function test_blacklistedHubCannotSettleBeforeDeadline() public {
+    /// Issue 14, point 6: a blacklisted hub's buyers refund at once, and its miners with valid receipts
+    /// still settle (the hub's commission then goes back to the buyer).
+    function test_point6_blacklistingStrandsNobody() public {
+        uint64 farDeadline = uint64(block.timestamp + 30 days);
         vm.startPrank(buyer);
-        token.approve(address(escrow), 10e18);
-        bytes32 jobId = escrow.open(
-            keccak256("long"), hub, specHashOf(keccak256("long")), uint64(block.timestamp + 30 days), 1, 10e18
+        token.approve(address(escrow), 20e18);
+        bytes32 refunded = escrow.open(
+            keccak256("refund"), hub, specHashOf(keccak256("refund")), farDeadline, 1, 10e18, MAX_DURATION
+        );
+        bytes32 settled = escrow.open(
+            keccak256("settle"), hub, specHashOf(keccak256("settle")), farDeadline, 1, 10e18, MAX_DURATION
         );
         vm.stopPrank();
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(settled, 1, 1e18);
         passProposal(address(registry), blacklistCall(), "blacklist");
-        vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.HubNotActive.selector, hub, IHubRegistry.HubState.Blacklisted)
-        );
-        escrow.settle(jobId, list);
+        assertTrue(block.timestamp < farDeadline, "the deadline is still ahead");
+
+        uint256 before = token.balanceOf(buyer);
+        vm.prank(buyer);
+        escrow.refund(refunded);
+        assertEq(token.balanceOf(buyer), before + 10e18, "refunded at once");
+
+        uint256 hubBefore = token.balanceOf(hub);
+        escrow.settle(settled, list);
+        assertEq(token.balanceOf(vm.addr(minerKey(0))), 1e18, "the miner is paid");
+        assertEq(token.balanceOf(hub), hubBefore, "a blacklisted hub earns no commission");
+        assertEq(token.balanceOf(buyer), before + 10e18 + 9e18, "the buyer gets the rest back");
+        assertEq(registry.hubInfo(hub).openJobs, 0);
     }
 
     function test_earningsStayWithTheOperatorAfterBlacklist() public {
@@ -146,12 +160,12 @@ contract GovernanceTest is FogFixture {
         address grantee = address(0x6A7);
         bytes memory spend = abi.encodeCall(DaoTreasury.spend, (0, grantee, 1000e18));
 
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.NotTimelock.selector, voter));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.NotTimelock.selector, voter));
         vm.prank(voter);
         treasury.spend(0, grantee, 1);
 
         uint64 releaseAt = treasury.lot(0).releaseAt;
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.StillFrozen.selector, 0, releaseAt));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.StillFrozen.selector, 0, releaseAt));
         vm.prank(address(timelock));
         treasury.spend(0, grantee, 1);
 
@@ -163,53 +177,63 @@ contract GovernanceTest is FogFixture {
         vm.startPrank(address(timelock));
         vm.expectRevert(
             abi.encodeWithSelector(
-                DaoTreasury.AmountExceedsLot.selector, 0, MIN_DEPOSIT, MIN_DEPOSIT - 1000e18
+                IDaoTreasury.AmountExceedsLot.selector, 0, MIN_DEPOSIT, MIN_DEPOSIT - 1000e18
             )
         );
         treasury.spend(0, grantee, MIN_DEPOSIT);
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.UnknownLot.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.UnknownLot.selector, 1));
         treasury.spend(1, grantee, 1);
-        vm.expectRevert(DaoTreasury.ZeroAddress.selector);
+        vm.expectRevert(IFogErrors.ZeroAddress.selector);
         treasury.spend(0, address(0), 1);
         vm.stopPrank();
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.UnknownLot.selector, 5));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.UnknownLot.selector, 5));
         treasury.lot(5);
     }
 
     function test_attack_treasuryAcceptsRecordsOnlyFromRegistryWithFunds() public {
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.NotRegistry.selector, operator));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.NotRegistry.selector, operator));
         vm.prank(operator);
         treasury.recordExpropriation(hub, 1);
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.FundsNotReceived.selector, 1, 0));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.FundsNotReceived.selector, 1, 0));
         vm.prank(address(registry));
         treasury.recordExpropriation(hub, 1);
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.NotBinder.selector, address(this)));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.NotBinder.selector, address(this)));
         treasury.bindRegistry(address(0xBAD));
     }
 
     function test_treasuryInitializeChecks() public {
         address impl = address(new DaoTreasury());
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.FreezeTooShort.selector, uint64(1 hours)));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.FreezeTooShort.selector, uint64(1 hours)));
         new ERC1967Proxy(
-            impl, abi.encodeCall(DaoTreasury.initialize, (token, address(timelock), uint64(1 hours)))
+            impl,
+            abi.encodeCall(
+                DaoTreasury.initialize, (token, address(timelock), address(fundsTimelock), uint64(1 hours))
+            )
         );
-        vm.expectRevert(DaoTreasury.ZeroAddress.selector);
+        vm.expectRevert(IFogErrors.ZeroAddress.selector);
         new ERC1967Proxy(
-            impl, abi.encodeCall(DaoTreasury.initialize, (IERC20(address(0)), address(timelock), FREEZE))
+            impl,
+            abi.encodeCall(
+                DaoTreasury.initialize,
+                (IERC20(address(0)), address(timelock), address(fundsTimelock), FREEZE)
+            )
         );
         DaoTreasury fresh = DaoTreasury(
             address(
                 new ERC1967Proxy(
-                    impl, abi.encodeCall(DaoTreasury.initialize, (token, address(timelock), FREEZE))
+                    impl,
+                    abi.encodeCall(
+                        DaoTreasury.initialize, (token, address(timelock), address(fundsTimelock), FREEZE)
+                    )
                 )
             )
         );
-        vm.expectRevert(DaoTreasury.ZeroAddress.selector);
+        vm.expectRevert(IFogErrors.ZeroAddress.selector);
         fresh.bindRegistry(address(0));
         vm.expectEmit(address(fresh));
-        emit DaoTreasury.RegistryBound(address(registry));
+        emit IDaoTreasury.RegistryBound(address(registry));
         fresh.bindRegistry(address(registry));
-        (,, address reg, uint64 freeze) = fresh.wiring();
+        (,,, address reg, uint64 freeze) = fresh.wiring();
         assertEq(reg, address(registry));
         assertEq(uint256(freeze), FREEZE);
         assertEq(fresh.lotCount(), 0);
@@ -217,7 +241,7 @@ contract GovernanceTest is FogFixture {
 
     function test_attack_treasuryUpgradeByAnyoneButTimelock() public {
         address impl = address(new DaoTreasury());
-        vm.expectRevert(abi.encodeWithSelector(DaoTreasury.NotTimelock.selector, voter));
+        vm.expectRevert(abi.encodeWithSelector(IDaoTreasury.NotFundsTimelock.selector, voter));
         vm.prank(voter);
         treasury.upgradeToAndCall(impl, "");
     }

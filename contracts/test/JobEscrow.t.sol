@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IFogErrors} from "../src/interfaces/IFogErrors.sol";
+import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
@@ -23,15 +25,15 @@ contract JobEscrowTest is FogFixture {
         vm.startPrank(buyer);
         token.approve(address(escrow), LOCKED);
         vm.expectEmit(address(escrow));
-        emit JobEscrow.JobOpened(expectedId, buyer, hub, specHashOf(SALT), deadline, 2, LOCKED, 500);
-        bytes32 jobId = escrow.open(SALT, hub, specHashOf(SALT), deadline, 2, LOCKED);
+        emit IJobEscrow.JobOpened(expectedId, buyer, hub, specHashOf(SALT), deadline, 2, LOCKED, 500);
+        bytes32 jobId = escrow.open(SALT, hub, specHashOf(SALT), deadline, 2, LOCKED, MAX_DURATION);
         vm.stopPrank();
 
         assertEq(jobId, expectedId);
         assertEq(escrow.jobIdFor(buyer, SALT), expectedId);
         assertEq(token.balanceOf(buyer), before - LOCKED);
         assertEq(token.balanceOf(address(escrow)), LOCKED);
-        JobEscrow.Job memory job = escrow.getJob(jobId);
+        IJobEscrow.Job memory job = escrow.getJob(jobId);
         assertEq(job.buyer, buyer);
         assertEq(job.hub, hub);
         assertEq(uint256(job.deadline), uint256(deadline));
@@ -39,7 +41,7 @@ contract JobEscrowTest is FogFixture {
         assertEq(uint256(job.maxPayment), LOCKED);
         assertEq(uint256(job.feeBps), 500);
         assertEq(job.specHash, specHashOf(SALT));
-        assertTrue(job.status == JobEscrow.JobStatus.Open);
+        assertTrue(job.status == IJobEscrow.JobStatus.Open);
     }
 
     function test_openWithPermitNeedsOneTransaction() public {
@@ -48,9 +50,9 @@ contract JobEscrowTest is FogFixture {
             permitSig(BUYER_KEY, address(escrow), LOCKED, block.timestamp + 1 hours);
         vm.prank(buyer);
         bytes32 jobId = escrow.openWithPermit(
-            SALT, hub, specHashOf(SALT), deadline, 1, LOCKED, block.timestamp + 1 hours, v, r, s
+            SALT, hub, specHashOf(SALT), deadline, 1, LOCKED, MAX_DURATION, block.timestamp + 1 hours, v, r, s
         );
-        assertTrue(escrow.getJob(jobId).status == JobEscrow.JobStatus.Open);
+        assertTrue(escrow.getJob(jobId).status == IJobEscrow.JobStatus.Open);
         assertEq(token.balanceOf(address(escrow)), LOCKED);
     }
 
@@ -61,7 +63,17 @@ contract JobEscrowTest is FogFixture {
         token.permit(buyer, address(escrow), LOCKED, permitDeadline, v, r, s);
         vm.prank(buyer);
         escrow.openWithPermit(
-            SALT, hub, specHashOf(SALT), uint64(block.timestamp + 1 days), 1, LOCKED, permitDeadline, v, r, s
+            SALT,
+            hub,
+            specHashOf(SALT),
+            uint64(block.timestamp + 1 days),
+            1,
+            LOCKED,
+            MAX_DURATION,
+            permitDeadline,
+            v,
+            r,
+            s
         );
         assertEq(token.balanceOf(address(escrow)), LOCKED);
     }
@@ -81,6 +93,7 @@ contract JobEscrowTest is FogFixture {
             uint64(block.timestamp + 1 days),
             1,
             LOCKED,
+            MAX_DURATION,
             block.timestamp + 1 hours,
             v,
             r,
@@ -94,29 +107,29 @@ contract JobEscrowTest is FogFixture {
         uint64 tomorrow = uint64(block.timestamp + 1 days);
         bytes32 spec = specHashOf(SALT);
 
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidDeadline.selector, uint64(block.timestamp)));
-        escrow.open(SALT, hub, spec, uint64(block.timestamp), 1, LOCKED);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidDeadline.selector, uint64(block.timestamp)));
+        escrow.open(SALT, hub, spec, uint64(block.timestamp), 1, LOCKED, MAX_DURATION);
         uint64 far = uint64(block.timestamp + 366 days);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidDeadline.selector, far));
-        escrow.open(SALT, hub, spec, far, 1, LOCKED);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReplicas.selector, uint8(0)));
-        escrow.open(SALT, hub, spec, tomorrow, 0, LOCKED);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReplicas.selector, uint8(17)));
-        escrow.open(SALT, hub, spec, tomorrow, 17, LOCKED);
-        vm.expectRevert(JobEscrow.ZeroPayment.selector);
-        escrow.open(SALT, hub, spec, tomorrow, 1, 0);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidDeadline.selector, far));
+        escrow.open(SALT, hub, spec, far, 1, LOCKED, MAX_DURATION);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReplicas.selector, uint8(0)));
+        escrow.open(SALT, hub, spec, tomorrow, 0, LOCKED, MAX_DURATION);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReplicas.selector, uint8(17)));
+        escrow.open(SALT, hub, spec, tomorrow, 17, LOCKED, MAX_DURATION);
+        vm.expectRevert(IJobEscrow.ZeroPayment.selector);
+        escrow.open(SALT, hub, spec, tomorrow, 1, 0, MAX_DURATION);
         uint256 huge = uint256(type(uint96).max) + 1;
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.PaymentTooLarge.selector, huge));
-        escrow.open(SALT, hub, spec, tomorrow, 1, huge);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.PaymentTooLarge.selector, huge));
+        escrow.open(SALT, hub, spec, tomorrow, 1, huge, MAX_DURATION);
         address stranger = address(0x5742);
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.HubNotActive.selector, stranger, IHubRegistry.HubState.None)
+            abi.encodeWithSelector(IHubRegistry.WrongState.selector, stranger, IHubRegistry.HubState.None)
         );
-        escrow.open(SALT, stranger, spec, tomorrow, 1, LOCKED);
+        escrow.open(SALT, stranger, spec, tomorrow, 1, LOCKED, MAX_DURATION);
 
-        bytes32 jobId = escrow.open(SALT, hub, spec, tomorrow, 1, LOCKED);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.JobExists.selector, jobId));
-        escrow.open(SALT, hub, spec, tomorrow, 1, LOCKED);
+        bytes32 jobId = escrow.open(SALT, hub, spec, tomorrow, 1, LOCKED, MAX_DURATION);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.JobExists.selector, jobId));
+        escrow.open(SALT, hub, spec, tomorrow, 1, LOCKED, MAX_DURATION);
         vm.stopPrank();
     }
 
@@ -126,7 +139,9 @@ contract JobEscrowTest is FogFixture {
         fund(other, LOCKED);
         vm.startPrank(other);
         token.approve(address(escrow), LOCKED);
-        bytes32 theirs = escrow.open(SALT, hub, specHashOf(SALT), uint64(block.timestamp + 1 days), 1, LOCKED);
+        bytes32 theirs = escrow.open(
+            SALT, hub, specHashOf(SALT), uint64(block.timestamp + 1 days), 1, LOCKED, MAX_DURATION
+        );
         vm.stopPrank();
         assertTrue(mine != theirs);
     }
@@ -137,9 +152,9 @@ contract JobEscrowTest is FogFixture {
         vm.startPrank(buyer);
         token.approve(address(escrow), LOCKED);
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.HubNotActive.selector, hub, IHubRegistry.HubState.Exiting)
+            abi.encodeWithSelector(IHubRegistry.WrongState.selector, hub, IHubRegistry.HubState.Exiting)
         );
-        escrow.open(SALT, hub, specHashOf(SALT), uint64(block.timestamp + 1 days), 1, LOCKED);
+        escrow.open(SALT, hub, specHashOf(SALT), uint64(block.timestamp + 1 days), 1, LOCKED, MAX_DURATION);
         vm.stopPrank();
     }
 
@@ -147,15 +162,15 @@ contract JobEscrowTest is FogFixture {
 
     function test_settleK1PaysMinerHubAndRefundsBuyer() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 40e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 40e18);
         address miner = list[0].receipt.miner;
         uint256 buyerBefore = token.balanceOf(buyer);
         bytes32 receiptHash = receiptStructHash(list[0].receipt);
 
         vm.expectEmit(address(escrow));
-        emit JobEscrow.ReceiptSettled(jobId, receiptHash, list[0].receipt);
+        emit IJobEscrow.ReceiptSettled(jobId, receiptHash, list[0].receipt);
         vm.expectEmit(address(escrow));
-        emit JobEscrow.JobSettled(jobId, 40e18, 2e18, 58e18);
+        emit IJobEscrow.JobSettled(jobId, 40e18, 2e18, 58e18);
         vm.prank(address(0xCAFE)); // anyone may submit
         escrow.settle(jobId, list);
 
@@ -163,18 +178,24 @@ contract JobEscrowTest is FogFixture {
         assertEq(token.balanceOf(hub), MIN_DEPOSIT + 2e18);
         assertEq(token.balanceOf(buyer), buyerBefore + 58e18);
         assertEq(token.balanceOf(address(escrow)), 0);
-        assertEq(escrow.settledReceiptJob(receiptHash), jobId);
-        assertTrue(escrow.getJob(jobId).status == JobEscrow.JobStatus.Settled);
+        bytes32[] memory one = new bytes32[](1);
+        one[0] = receiptHash;
+        assertEq(escrow.evidence(jobId), keccak256(abi.encodePacked(one)));
+        assertEq(escrow.evidence(jobId), escrow.receiptsCommitment(one));
+        assertTrue(escrow.getJob(jobId).status == IJobEscrow.JobStatus.Settled);
     }
 
     function test_settleK3PaysEveryMiner() public {
         bytes32 jobId = openJob(SALT, 3, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 3, 10e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 3, 10e18);
+        assertEq(escrow.evidence(jobId), bytes32(0), "no evidence before settlement");
         escrow.settle(jobId, list);
+        bytes32[] memory hashes = new bytes32[](3);
         for (uint256 i; i < 3; ++i) {
             assertEq(token.balanceOf(list[i].receipt.miner), 10e18);
-            assertEq(escrow.settledReceiptJob(receiptStructHash(list[i].receipt)), jobId);
+            hashes[i] = receiptStructHash(list[i].receipt);
         }
+        assertEq(escrow.evidence(jobId), keccak256(abi.encodePacked(hashes)));
         assertEq(token.balanceOf(hub), MIN_DEPOSIT + 1.5e18);
     }
 
@@ -188,32 +209,32 @@ contract JobEscrowTest is FogFixture {
     function test_attack_forgedReceiptSignature() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
-        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signedUnder(r, 0xE11, HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid, address(escrow)));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReceiptSignature.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReceiptSignature.selector, 0));
         escrow.settle(jobId, list);
     }
 
     function test_attack_forgedAssignmentSignature() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
-        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signedUnder(r, minerKey(0), 0xE11, 1e18, domainSeparator(block.chainid, address(escrow)));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
     function test_attack_garbageSignatureBytes() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
         list[0].receiptSignature = hex"1234";
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReceiptSignature.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReceiptSignature.selector, 0));
         escrow.settle(jobId, list);
     }
 
     function test_attack_highSSignatureRefused() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
         bytes memory s0 = list[0].receiptSignature;
         bytes32 r;
         bytes32 s;
@@ -226,45 +247,45 @@ contract JobEscrowTest is FogFixture {
         uint256 n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
         list[0].receiptSignature =
             abi.encodePacked(r, bytes32(n - uint256(s)), v == 27 ? uint8(28) : uint8(27));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidReceiptSignature.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReceiptSignature.selector, 0));
         escrow.settle(jobId, list);
     }
 
     function test_attack_signatureForAnotherChain() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
-        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signedUnder(
             r, minerKey(0), HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid + 1, address(escrow))
         );
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
     function test_attack_signatureForAnotherEscrow() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
-        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] =
             signedUnder(r, minerKey(0), HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid, address(0xE5C)));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
     function test_attack_chainForkChangesDomain() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
         vm.chainId(block.chainid + 7); // the same signatures replayed on a forked chain
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
     function test_attack_replayedSettlement() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
         escrow.settle(jobId, list);
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, jobId, JobEscrow.JobStatus.Settled)
+            abi.encodeWithSelector(IJobEscrow.JobNotOpen.selector, jobId, IJobEscrow.JobStatus.Settled)
         );
         escrow.settle(jobId, list);
     }
@@ -272,89 +293,107 @@ contract JobEscrowTest is FogFixture {
     function test_attack_receiptReplayedOnAnotherJob() public {
         bytes32 first = openJob(SALT, 1, LOCKED);
         bytes32 second = openJob(keccak256("other"), 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(first, 1, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(first, 1, 1e18);
         escrow.settle(first, list);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ReceiptMismatch.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.ReceiptMismatch.selector, 0));
         escrow.settle(second, list);
     }
 
     function test_attack_minerTheHubDidNotAssign() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         // The hub assigned miner 0; miner 1 signs a receipt and reuses miner 0's assignment signature.
-        JobEscrow.SignedReceipt memory assigned = quorum(jobId, 1, 1e18)[0];
+        IJobEscrow.SignedReceipt memory assigned = quorum(jobId, 1, 1e18)[0];
         FogTypes.Receipt memory r = receiptFor(jobId, 1, 1e18, keccak256("output"));
-        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signed(r, 1, 1e18);
         list[0].assignmentSignature = assigned.assignmentSignature;
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
     function test_attack_sameMinerTwiceInQuorum() public {
         bytes32 jobId = openJob(SALT, 2, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
         list[1] = list[0];
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.DuplicateMiner.selector, list[0].receipt.miner));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.DuplicateMiner.selector, list[0].receipt.miner));
         escrow.settle(jobId, list);
     }
 
     function test_attack_disagreeingOutputs() public {
         bytes32 jobId = openJob(SALT, 2, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
         list[1] = signed(receiptFor(jobId, 1, 1e18, keccak256("cheat")), 1, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.OutputMismatch.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.OutputMismatch.selector, 1));
         escrow.settle(jobId, list);
     }
 
     function test_attack_chargeAboveAssignment() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = new JobEscrow.SignedReceipt[](1);
+        IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signed(receiptFor(jobId, 0, 5e18, keccak256("output")), 0, 4e18);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ChargeAboveAssignment.selector, 0, 5e18, 4e18));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.ChargeAboveAssignment.selector, 0, 5e18, 4e18));
         escrow.settle(jobId, list);
     }
 
     function test_attack_paymentAboveLocked() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         // 100e18 charged + 5% commission exceeds the 100e18 locked.
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 100e18);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.PaymentExceedsLocked.selector, 105e18, LOCKED));
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 100e18);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.PaymentExceedsLocked.selector, 105e18, LOCKED));
         escrow.settle(jobId, list);
     }
 
     function test_settleRejectsWrongCountTimesAndDeadline() public {
         bytes32 jobId = openJob(SALT, 2, LOCKED);
-        JobEscrow.SignedReceipt[] memory one = quorum(jobId, 1, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongReceiptCount.selector, 1, uint8(2)));
+        IJobEscrow.SignedReceipt[] memory one = quorum(jobId, 1, 1e18);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.WrongReceiptCount.selector, 1, uint8(2)));
         escrow.settle(jobId, one);
 
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
         FogTypes.Receipt memory r = list[0].receipt;
         (r.startedAt, r.endedAt) = (r.endedAt, r.startedAt);
         list[0] = signed(r, 0, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidTimes.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidTimes.selector, 0));
         escrow.settle(jobId, list);
 
-        JobEscrow.SignedReceipt[] memory good = quorum(jobId, 2, 1e18);
+        IJobEscrow.SignedReceipt[] memory good = quorum(jobId, 2, 1e18);
         uint40 deadline = escrow.getJob(jobId).deadline;
         vm.warp(block.timestamp + 1 days + 1);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.DeadlinePassed.selector, deadline));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.DeadlinePassed.selector, deadline));
         escrow.settle(jobId, good);
 
         bytes32 unknown = keccak256("nope");
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, unknown, JobEscrow.JobStatus.None)
+            abi.encodeWithSelector(IJobEscrow.JobNotOpen.selector, unknown, IJobEscrow.JobStatus.None)
         );
         escrow.settle(unknown, good);
     }
 
-    function test_attack_signerRotationVoidsOldAssignments() public {
+    /// Issue 14, point 2: rotating the signer never voids assignments already issued; it applies to
+    /// jobs opened afterwards, whose assignments the old key can no longer sign.
+    function test_point2_signerRotationKeepsIssuedAssignments() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        uint256 newSignerKey = 0x5161;
         vm.prank(operator);
-        registry.setSigner(hub, address(0x5161));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InvalidAssignment.selector, 0));
+        registry.setSigner(hub, vm.addr(newSignerKey));
+        assertEq(registry.signerOf(hub, 0), hubSigner);
+        assertEq(registry.signerOf(hub, 1), vm.addr(newSignerKey));
+        assertEq(registry.signerOf(hub, 2), address(0));
         escrow.settle(jobId, list);
+        assertEq(token.balanceOf(list[0].receipt.miner), 1e18, "the miner's right survived the rotation");
+
+        // A job opened after the rotation needs the new key's assignments.
+        bytes32 later = openJob(keccak256("later"), 1, LOCKED);
+        assertEq(uint256(escrow.getJob(later).signerVersion), 1);
+        IJobEscrow.SignedReceipt[] memory old = quorum(later, 1, 1e18);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
+        escrow.settle(later, old);
+        FogTypes.Receipt memory r = receiptFor(later, 0, 1e18, keccak256("output"));
+        IJobEscrow.SignedReceipt[] memory fresh = new IJobEscrow.SignedReceipt[](1);
+        fresh[0] =
+            signedUnder(r, minerKey(0), newSignerKey, 1e18, domainSeparator(block.chainid, address(escrow)));
+        escrow.settle(later, fresh);
     }
 
     // ---------------------------------------------------------------- refund
@@ -364,17 +403,17 @@ contract JobEscrowTest is FogFixture {
         uint256 before = token.balanceOf(buyer);
         vm.warp(block.timestamp + 1 days + 1);
         vm.expectEmit(address(escrow));
-        emit JobEscrow.JobRefunded(jobId, buyer, LOCKED);
+        emit IJobEscrow.JobRefunded(jobId, buyer, LOCKED);
         vm.prank(buyer);
         escrow.refund(jobId);
         assertEq(token.balanceOf(buyer), before + LOCKED);
-        assertTrue(escrow.getJob(jobId).status == JobEscrow.JobStatus.Refunded);
+        assertTrue(escrow.getJob(jobId).status == IJobEscrow.JobStatus.Refunded);
     }
 
     function test_attack_refundBeforeDeadline() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.DeadlineNotReached.selector, escrow.getJob(jobId).deadline)
+            abi.encodeWithSelector(IJobEscrow.DeadlineNotReached.selector, escrow.getJob(jobId).deadline)
         );
         vm.prank(buyer);
         escrow.refund(jobId);
@@ -383,7 +422,7 @@ contract JobEscrowTest is FogFixture {
     function test_attack_refundBySomeoneElse() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         vm.warp(block.timestamp + 1 days + 1);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotBuyer.selector, operator));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.NotBuyer.selector, operator));
         vm.prank(operator);
         escrow.refund(jobId);
     }
@@ -393,7 +432,7 @@ contract JobEscrowTest is FogFixture {
         escrow.settle(jobId, quorum(jobId, 1, 1e18));
         vm.warp(block.timestamp + 1 days + 1);
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, jobId, JobEscrow.JobStatus.Settled)
+            abi.encodeWithSelector(IJobEscrow.JobNotOpen.selector, jobId, IJobEscrow.JobStatus.Settled)
         );
         vm.prank(buyer);
         escrow.refund(jobId);
@@ -401,16 +440,16 @@ contract JobEscrowTest is FogFixture {
 
     function test_attack_settleAfterRefund() public {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
-        JobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
+        IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
         vm.warp(block.timestamp + 1 days + 1);
         vm.prank(buyer);
         escrow.refund(jobId);
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, jobId, JobEscrow.JobStatus.Refunded)
+            abi.encodeWithSelector(IJobEscrow.JobNotOpen.selector, jobId, IJobEscrow.JobStatus.Refunded)
         );
         escrow.settle(jobId, list);
         vm.expectRevert(
-            abi.encodeWithSelector(JobEscrow.JobNotOpen.selector, jobId, JobEscrow.JobStatus.Refunded)
+            abi.encodeWithSelector(IJobEscrow.JobNotOpen.selector, jobId, IJobEscrow.JobStatus.Refunded)
         );
         vm.prank(buyer);
         escrow.refund(jobId);
@@ -428,7 +467,7 @@ contract JobEscrowTest is FogFixture {
 
     function test_initializeRejectsZeroAddresses() public {
         address impl = address(new JobEscrow());
-        vm.expectRevert(JobEscrow.ZeroAddress.selector);
+        vm.expectRevert(IFogErrors.ZeroAddress.selector);
         new ERC1967Proxy(
             impl,
             abi.encodeCall(
@@ -439,8 +478,11 @@ contract JobEscrowTest is FogFixture {
 
     function test_attack_upgradeByAnyoneButTimelock() public {
         address impl = address(new JobEscrow());
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotTimelock.selector, operator));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.NotFundsTimelock.selector, operator));
         vm.prank(operator);
+        escrow.upgradeToAndCall(impl, "");
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.NotFundsTimelock.selector, address(timelock)));
+        vm.prank(address(timelock));
         escrow.upgradeToAndCall(impl, "");
     }
 
@@ -456,6 +498,6 @@ contract JobEscrowTest is FogFixture {
         (IERC20 t, IHubRegistry reg, address tl) = escrow.wiring();
         assertEq(address(t), address(token));
         assertEq(address(reg), address(registry));
-        assertEq(tl, address(timelock));
+        assertEq(tl, address(fundsTimelock));
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
 import {UpgradeableBeacon} from "@openzeppelin/contracts/proxy/beacon/UpgradeableBeacon.sol";
 import {ERC1967Utils} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Utils.sol";
 import {HubWallet} from "../src/HubWallet.sol";
@@ -47,22 +48,34 @@ contract UpgradeTest is FogFixture {
     function test_escrowUpgradeThroughGovernanceKeepsOldJobs() public {
         bytes32 toSettle = openJob(keccak256("a"), 2, 50e18);
         bytes32 toRefund = openJob(keccak256("b"), 1, 30e18);
-        JobEscrow.SignedReceipt[] memory receipts = quorum(toSettle, 2, 5e18);
+        IJobEscrow.SignedReceipt[] memory receipts = quorum(toSettle, 2, 5e18);
         uint256 escrowBalance = token.balanceOf(address(escrow));
 
-        // Jobs must outlive the vote: reopen with long deadlines.
+        // Jobs must outlive the vote and the funds timelock's delay: long deadlines.
         vm.startPrank(buyer);
         token.approve(address(escrow), 80e18);
         bytes32 longSettle = escrow.open(
-            keccak256("c"), hub, specHashOf(keccak256("c")), uint64(block.timestamp + 60 days), 2, 50e18
+            keccak256("c"),
+            hub,
+            specHashOf(keccak256("c")),
+            uint64(block.timestamp + 300 days),
+            2,
+            50e18,
+            MAX_DURATION
         );
         bytes32 longRefund = escrow.open(
-            keccak256("d"), hub, specHashOf(keccak256("d")), uint64(block.timestamp + 20 days), 1, 30e18
+            keccak256("d"),
+            hub,
+            specHashOf(keccak256("d")),
+            uint64(block.timestamp + 200 days),
+            1,
+            30e18,
+            MAX_DURATION
         );
         vm.stopPrank();
 
         address v2 = address(new JobEscrowV2());
-        passProposal(
+        passFundsProposal(
             address(escrow),
             abi.encodeCall(
                 escrow.upgradeToAndCall, (v2, abi.encodeCall(JobEscrowV2.initializeV2, ("v2: notes")))
@@ -80,7 +93,7 @@ contract UpgradeTest is FogFixture {
         assertEq(escrow.domainSeparator(), domainSeparator(block.chainid, address(escrow)));
 
         // A job opened under v1 settles under v2 with receipts signed against the same domain.
-        JobEscrow.SignedReceipt[] memory fresh = quorum(longSettle, 2, 5e18);
+        IJobEscrow.SignedReceipt[] memory fresh = quorum(longSettle, 2, 5e18);
         escrow.settle(longSettle, fresh);
         assertEq(token.balanceOf(fresh[0].receipt.miner), 5e18);
         // Another refunds under v2.
@@ -106,7 +119,7 @@ contract UpgradeTest is FogFixture {
         fund(address(0x0B3), MIN_DEPOSIT);
         address second = registerHub(address(0x0B3), address(0x5164), 0, MIN_DEPOSIT);
         address v2 = address(new HubWalletV2());
-        passProposal(
+        passFundsProposal(
             address(walletBeacon), abi.encodeCall(UpgradeableBeacon.upgradeTo, (v2)), "Upgrade wallets"
         );
         assertEq(walletBeacon.implementation(), v2);
@@ -118,7 +131,7 @@ contract UpgradeTest is FogFixture {
 
     function test_oneModuleUpgradesWithoutHaltingOthers() public {
         address v2 = address(new JobEscrowV2());
-        passProposal(
+        passFundsProposal(
             address(escrow),
             abi.encodeCall(escrow.upgradeToAndCall, (v2, abi.encodeCall(JobEscrowV2.initializeV2, ("x")))),
             "upgrade"

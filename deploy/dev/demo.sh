@@ -257,6 +257,9 @@ explain "The receipts on chain name output $output_hash; the hub served $served.
 say "alice and bob delegate their votes to themselves (votes follow delegation)"
 as alice dao delegate | sed 's/^/    /'
 as bob dao delegate | sed 's/^/    /'
+# Proposing takes 1,000 FOG of votes as of the second before (the governor's
+# threshold): the devnet's clock moves on a second.
+as alice devnet advance 1 >/dev/null
 
 say "alice proposes to blacklist the hub, with the job as evidence"
 proposal="$(as alice dao propose-blacklist "$hub" --evidence "$job" \

@@ -27,7 +27,7 @@ use axum::routing::{get, post, put};
 use fog_protocol::api::{
     AssignmentView, BlobInfo, Cancelled, Challenge, ChallengeRequest, ErrorBody, Health, HubInfo,
     JobList, JobState, JobStatus, JobSummary, LoginRequest, Quota, QuoteRequest, Session,
-    SettlementView, SubmitRequest, Submitted,
+    SettlementState, SettlementView, SubmitRequest, Submitted,
 };
 use fog_protocol::output::output_limit;
 use fog_protocol::wire::buyer_login_message;
@@ -720,7 +720,7 @@ async fn job_logs(
 #[utoipa::path(get, path = "/v1/jobs/{jobId}/output", tag = "jobs",
     params(("jobId" = fog_protocol::api::schema::Hash, Path, description = "0x-hex job id")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The output archive the replicas agreed on (a tar; its sha256 is the receipts' outputHash)", content_type = "application/octet-stream", body = Vec<u8>)))]
+    responses((status = 200, description = "The output archive the replicas agreed on (a tar; its sha256 is the receipts' outputHash), once the job is settled on chain", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn job_output(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -738,6 +738,19 @@ async fn job_output(
             ),
         ));
     };
+    // Released only once paid for: a buyer who could download before settlement could refund
+    // after the deadline and keep the result for nothing.
+    if job.settlement != Some(SettlementState::Settled) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "job {}'s output is released once its settlement is on chain (settlement: {}); wait for it (`fog job status`)",
+                job.job_id,
+                job.settlement
+                    .map_or("not yet sent", SettlementState::as_str)
+            ),
+        ));
+    }
     send_blob(&app, hash).await
 }
 
@@ -873,9 +886,39 @@ async fn put_blob(
     Path(hash): Path<String>,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = buyer(&app, &headers)?;
-    let expected = parse_hash("blob hash", &hash)?;
-    note_escrow(&app, caller, &headers).await?;
+    let mut upload = body.into_data_stream();
+    let stored = store_upload(&app, &headers, &hash, &mut upload).await;
+    if stored.is_err() {
+        drain(&mut upload).await;
+    }
+    stored
+}
+
+/// Bytes of a refused upload the hub still reads before answering, so that
+/// a client still sending gets the answer rather than a reset connection.
+const DRAIN_LIMIT: u64 = 16 << 20;
+
+/// Reads and drops what is left of a refused request body, up to [`DRAIN_LIMIT`].
+async fn drain(body: &mut axum::body::BodyDataStream) {
+    use futures_util::StreamExt;
+    let mut read = 0u64;
+    while let Some(Ok(chunk)) = body.next().await {
+        read = read.saturating_add(chunk.len() as u64);
+        if read > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
+async fn store_upload(
+    app: &Shared,
+    headers: &HeaderMap,
+    hash: &str,
+    upload: &mut axum::body::BodyDataStream,
+) -> ApiResult<Response> {
+    let caller = buyer(app, headers)?;
+    let expected = parse_hash("blob hash", hash)?;
+    note_escrow(app, caller, headers).await?;
     // A blob the caller already uploaded is counted in its quota already;
     // its body is still read and checked like any other.
     let counted = app
@@ -883,7 +926,7 @@ async fn put_blob(
         .owned_blob(expected, caller)
         .await?
         .is_some_and(|owned| owned.kind == BlobKind::Upload);
-    let mut quota = quota_of(&app, caller).await?;
+    let mut quota = quota_of(app, caller).await?;
     if counted {
         quota.max_blobs = quota.max_blobs.max(quota.used_blobs.saturating_add(1));
         quota.max_bytes = u64::MAX;
@@ -891,24 +934,20 @@ async fn put_blob(
     if quota.used_blobs >= quota.max_blobs {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            quota_message(&quota, "may store no further blob", &app),
+            quota_message(&quota, "may store no further blob", app),
         )
         .with_code("quota_exceeded"));
     }
     let room = quota.max_bytes.saturating_sub(quota.used_bytes);
     let limit = room.min(app.limits.max_blob_bytes);
-    let staged = match app
-        .blobs
-        .stage(body.into_data_stream(), limit, Some(expected))
-        .await
-    {
+    let staged = match app.blobs.stage(upload, limit, Some(expected)).await {
         Err(BlobError::TooLarge { .. }) if room < app.limits.max_blob_bytes => {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 quota_message(
                     &quota,
                     &format!("this upload needs more than the {room} bytes left"),
-                    &app,
+                    app,
                 ),
             )
             .with_code("quota_exceeded"));
@@ -922,7 +961,7 @@ async fn put_blob(
         .store
         .add_owner(hash, caller, size, BlobKind::Upload)
         .await?;
-    Ok((StatusCode::CREATED, Json(blob_view(&app, &owned))).into_response())
+    Ok((StatusCode::CREATED, Json(blob_view(app, &owned))).into_response())
 }
 
 /// The caller's own blob, or 404 — whether or not anyone else has it.
@@ -1004,9 +1043,23 @@ async fn put_output(
     Path(job_id): Path<String>,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = miner(&app, &headers)?;
-    let job_id = parse_hash("job id", &job_id)?;
-    let upload = app
+    let mut upload = body.into_data_stream();
+    let stored = store_output(&app, &headers, &job_id, &mut upload).await;
+    if stored.is_err() {
+        drain(&mut upload).await;
+    }
+    stored
+}
+
+async fn store_output(
+    app: &Shared,
+    headers: &HeaderMap,
+    job_id: &str,
+    upload: &mut axum::body::BodyDataStream,
+) -> ApiResult<Response> {
+    let caller = miner(app, headers)?;
+    let job_id = parse_hash("job id", job_id)?;
+    let allowed = app
         .engine
         .ask(|reply| Event::MayUpload {
             miner: caller,
@@ -1020,20 +1073,17 @@ async fn put_output(
                 format!("job {job_id} is not assigned to you"),
             )
         })?;
-    let limit = output_limit(upload.disk_bytes).min(app.limits.max_blob_bytes);
-    let staged = app
-        .blobs
-        .stage(body.into_data_stream(), limit, None)
-        .await?;
+    let limit = output_limit(allowed.disk_bytes).min(app.limits.max_blob_bytes);
+    let staged = app.blobs.stage(upload, limit, None).await?;
     let _committing = app.blobs.commit_lock().await;
     let (hash, size) = app.blobs.commit(staged).await?;
     app.store.record_blob(hash, size, caller).await?;
     let owned = app
         .store
-        .add_owner(hash, upload.buyer, size, BlobKind::Output)
+        .add_owner(hash, allowed.buyer, size, BlobKind::Output)
         .await?;
     app.store.link_job_blobs(job_id, &[hash]).await?;
-    Ok((StatusCode::CREATED, Json(blob_view(&app, &owned))).into_response())
+    Ok((StatusCode::CREATED, Json(blob_view(app, &owned))).into_response())
 }
 
 /// A miner fetches an input of a job it holds.

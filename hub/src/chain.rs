@@ -36,7 +36,17 @@ pub enum EscrowError {
         submitted: B256,
     },
     #[error("job {job}'s escrow is for {locked} replicas, the spec asks for {asked}")]
-    WrongReplicas { job: B256, locked: u8, asked: u16 },
+    WrongReplicas { job: B256, locked: u16, asked: u16 },
+    #[error(
+        "job {job}'s escrow deadline {deadline} leaves no room to run the spec ({max_duration} s) and settle ({window} s) from now ({now}): open the escrow with a later deadline"
+    )]
+    DeadlineTooSoon {
+        job: B256,
+        deadline: u64,
+        now: u64,
+        max_duration: u64,
+        window: u64,
+    },
     #[error("job {job}'s escrow locks {locked}, less than the spec's maxPayment {asked}")]
     Underfunded {
         job: B256,
@@ -59,7 +69,7 @@ pub struct Escrow {
     pub buyer: Address,
     pub hub: Address,
     pub spec_hash: B256,
-    pub replicas: u8,
+    pub replicas: u16,
     pub max_payment: U256,
     pub deadline: u64,
 }
@@ -266,7 +276,7 @@ impl Chain {
                 submitted,
             });
         }
-        if u16::from(escrow.replicas) != spec.replicas {
+        if escrow.replicas != spec.replicas {
             return Err(EscrowError::WrongReplicas {
                 job,
                 locked: escrow.replicas,
@@ -278,6 +288,23 @@ impl Chain {
                 job,
                 locked: escrow.max_payment,
                 asked: spec.maxPayment,
+            });
+        }
+        // The hub runs a job only if it can run it whole and still settle before the buyer may
+        // refund: otherwise its miners' work could go unpaid.
+        let now = self.now().await?;
+        let window = fog_protocol::SETTLEMENT_WINDOW_SECS;
+        if escrow.deadline
+            < now
+                .saturating_add(spec.maxDurationSecs)
+                .saturating_add(window)
+        {
+            return Err(EscrowError::DeadlineTooSoon {
+                job,
+                deadline: escrow.deadline,
+                now,
+                max_duration: spec.maxDurationSecs,
+                window,
             });
         }
         Ok(escrow)

@@ -234,7 +234,11 @@ impl Settler {
     }
 
     /// The k agreeing receipts with the hub's assignment signatures.
-    async fn entries(&self, job: &JobRow) -> Result<Vec<JobEscrow::SignedReceipt>, SettleError> {
+    async fn entries(
+        &self,
+        job: &JobRow,
+    ) -> Result<Vec<fog_protocol::contracts::job_escrow::IJobEscrow::SignedReceipt>, SettleError>
+    {
         let k = usize::from(job.spec.replicas);
         let entries: Vec<_> = self
             .store

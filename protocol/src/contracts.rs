@@ -178,8 +178,8 @@ impl From<&types::JobSpec> for chain::JobSpec {
 pub fn settlement_entry(
     receipt: &crate::SignedReceipt,
     assignment: &crate::SignedAssignment,
-) -> job_escrow::JobEscrow::SignedReceipt {
-    job_escrow::JobEscrow::SignedReceipt {
+) -> job_escrow::IJobEscrow::SignedReceipt {
+    job_escrow::IJobEscrow::SignedReceipt {
         receipt: (&receipt.payload).into(),
         maxCharge: assignment.payload.maxCharge,
         assignmentSignature: assignment.signature.as_bytes().to_vec().into(),

@@ -3,11 +3,15 @@
 //! miners and CLI to read).
 //!
 //! Order: token → timelock → governor (proposer and canceller on the
-//! timelock; the deployer renounces its admin role) → wallet beacon owned by
-//! the timelock → treasury proxy → registry proxy → treasury bound to the
-//! registry → escrow proxy. The registry's initialiser refuses an unbonding
-//! period that does not outlast a whole vote. The wiring is read back and
-//! checked before the deployment is returned.
+//! timelock; the deployer renounces its admin role) → funds timelock (its
+//! only proposer is the timelock: a vote schedules fund-module upgrades
+//! there, and they wait its longer delay) → wallet beacon owned by the funds
+//! timelock → treasury proxy → registry proxy → treasury bound to the
+//! registry → escrow proxy → registry bound to the escrow. The registry's
+//! initialiser refuses an unbonding period that does not outlast a whole vote
+//! plus its margin; the treasury's refuses a funds delay that does not outlast
+//! its freeze. The wiring is read back and checked before the deployment is
+//! returned. docs/governance.md gives every parameter and its reason.
 
 use std::path::Path;
 
@@ -58,17 +62,23 @@ pub struct DeployParams {
     pub token_supply: U256,
     pub voting_delay: u64,
     pub voting_period: u32,
+    /// Votes needed to propose; never zero.
     pub proposal_threshold: U256,
     /// Percent of the supply that must take part for a vote to count.
     pub quorum_percent: u8,
     pub timelock_delay: u64,
+    /// Delay of the funds timelock, through which alone the escrow, registry,
+    /// treasury and wallet beacon upgrade; must exceed the freeze period.
+    pub funds_timelock_delay: u64,
     pub min_deposit: U256,
-    /// Must exceed voting delay + voting period + timelock delay.
+    /// Must exceed voting delay + voting period + timelock delay + 1 hour.
     pub unbonding_period: u64,
     /// How long each expropriated deposit stays frozen in the treasury.
     pub freeze_period: u64,
     /// Highest hub commission, in basis points.
     pub max_fee_bps: u16,
+    /// Most open escrow a hub may hold, in basis points of its deposit (<= 10,000).
+    pub max_exposure_bps: u16,
 }
 
 impl DeployParams {
@@ -80,13 +90,15 @@ impl DeployParams {
             token_supply: U256::from(1_000_000_000u64) * unit,
             voting_delay: 60,
             voting_period: 300,
-            proposal_threshold: U256::ZERO,
+            proposal_threshold: U256::from(1_000u64) * unit,
             quorum_percent: 4,
             timelock_delay: 120,
+            funds_timelock_delay: 90_000,
             min_deposit: U256::from(10_000u64) * unit,
-            unbonding_period: 3_600,
+            unbonding_period: 7_200,
             freeze_period: 86_400,
             max_fee_bps: 2_000,
+            max_exposure_bps: 10_000,
         }
     }
 }
@@ -98,6 +110,8 @@ pub struct Deployment {
     pub chain_id: u64,
     pub token: Address,
     pub timelock: Address,
+    /// The longer timelock that alone upgrades the fund-holding modules.
+    pub funds_timelock: Address,
     pub governor: Address,
     pub wallet_beacon: Address,
     pub registry: Address,
@@ -229,12 +243,25 @@ pub async fn deploy<P: Provider>(
     )
     .await?;
 
+    // Fund-holding modules upgrade only through this one: a passed vote has the
+    // timelock schedule the upgrade here, and it waits out the longer delay.
+    let funds_timelock = TimelockController::deploy(
+        provider,
+        U256::from(params.funds_timelock_delay),
+        vec![*timelock.address()],
+        vec![Address::ZERO],
+        Address::ZERO,
+    )
+    .await
+    .map_err(contract_err("deploy the funds TimelockController"))?;
+
     let wallet_impl = HubWallet::deploy(provider)
         .await
         .map_err(contract_err("deploy HubWallet"))?;
-    let beacon = UpgradeableBeacon::deploy(provider, *wallet_impl.address(), *timelock.address())
-        .await
-        .map_err(contract_err("deploy UpgradeableBeacon"))?;
+    let beacon =
+        UpgradeableBeacon::deploy(provider, *wallet_impl.address(), *funds_timelock.address())
+            .await
+            .map_err(contract_err("deploy UpgradeableBeacon"))?;
 
     let treasury_impl = DaoTreasury::deploy(provider)
         .await
@@ -242,6 +269,7 @@ pub async fn deploy<P: Provider>(
     let treasury_init = DaoTreasury::initializeCall {
         token_: *token.address(),
         timelock_: *timelock.address(),
+        fundsTimelock_: *funds_timelock.address(),
         freezePeriod_: params.freeze_period,
     }
     .abi_encode();
@@ -255,15 +283,17 @@ pub async fn deploy<P: Provider>(
         .await
         .map_err(contract_err("deploy HubRegistry"))?;
     let registry_init = HubRegistry::initializeCall {
-        config_: HubRegistry::Config {
+        config_: crate::contracts::hub_registry::IHubRegistry::Config {
             token: *token.address(),
             walletBeacon: *beacon.address(),
             timelock: *timelock.address(),
+            fundsTimelock: *funds_timelock.address(),
             governor: *governor.address(),
             treasury: *treasury.address(),
             minDeposit: params.min_deposit,
             unbondingPeriod: params.unbonding_period,
             maxFeeBps: params.max_fee_bps,
+            maxExposureBps: params.max_exposure_bps,
         },
     }
     .abi_encode();
@@ -284,13 +314,18 @@ pub async fn deploy<P: Provider>(
     let escrow_init = JobEscrow::initializeCall {
         token_: *token.address(),
         registry_: *registry.address(),
-        timelock_: *timelock.address(),
+        fundsTimelock_: *funds_timelock.address(),
     }
     .abi_encode();
     let escrow_proxy = ERC1967Proxy::deploy(provider, *escrow_impl.address(), escrow_init.into())
         .await
         .map_err(contract_err("deploy JobEscrow proxy"))?;
     let escrow = JobEscrow::new(*escrow_proxy.address(), provider);
+    confirm(
+        "bind the registry to the escrow",
+        registry.bindEscrow(*escrow.address()),
+    )
+    .await?;
 
     // Read the wiring back: a deployment that does not hold together is an error, not a file.
     let wiring = escrow
@@ -300,9 +335,17 @@ pub async fn deploy<P: Provider>(
         .map_err(contract_err("read escrow wiring"))?;
     if wiring.token != *token.address()
         || wiring.registry != *registry.address()
-        || wiring.timelock != *timelock.address()
+        || wiring.fundsTimelock != *funds_timelock.address()
     {
         return Err(DeployError::Miswired("JobEscrow"));
+    }
+    let bound = registry
+        .escrow()
+        .call()
+        .await
+        .map_err(contract_err("read the registry's escrow"))?;
+    if bound != *escrow.address() {
+        return Err(DeployError::Miswired("HubRegistry (escrow not bound)"));
     }
     let treasury_wiring = treasury
         .wiring()
@@ -311,6 +354,7 @@ pub async fn deploy<P: Provider>(
         .map_err(contract_err("read treasury wiring"))?;
     if treasury_wiring.registry != *registry.address()
         || treasury_wiring.timelock != *timelock.address()
+        || treasury_wiring.fundsTimelock != *funds_timelock.address()
     {
         return Err(DeployError::Miswired("DaoTreasury"));
     }
@@ -330,6 +374,7 @@ pub async fn deploy<P: Provider>(
         chain_id,
         token: *token.address(),
         timelock: *timelock.address(),
+        funds_timelock: *funds_timelock.address(),
         governor: *governor.address(),
         wallet_beacon: *beacon.address(),
         registry: *registry.address(),

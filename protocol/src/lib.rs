@@ -26,6 +26,12 @@ pub mod types;
 pub mod wire;
 
 pub use alloy::primitives::{Address, B256, Signature, U256};
+
+/// Seconds an escrow's deadline must leave after a job's maximum duration for
+/// the hub to settle it (`JobEscrow.SETTLEMENT_WINDOW`, compared on a live
+/// chain by the contracts' parity test): a job is never run to its end only to
+/// have its deadline pass before it can be paid.
+pub const SETTLEMENT_WINDOW_SECS: u64 = 30 * 60;
 pub use alloy::signers::local::PrivateKeySigner;
 pub use alloy::sol_types::Eip712Domain;
 

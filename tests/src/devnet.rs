@@ -23,9 +23,11 @@ pub fn anvil_path() -> std::path::PathBuf {
 pub struct JobTerms {
     pub hub: Address,
     pub spec_hash: B256,
-    pub replicas: u8,
+    pub replicas: u16,
     pub max_payment: U256,
     pub deadline: u64,
+    /// The spec's maximum duration: the deadline must leave it and the settlement window.
+    pub max_duration: u64,
 }
 
 /// A running anvil with Fog deployed; anvil stops when this is dropped.
@@ -209,6 +211,7 @@ impl Devnet {
             replicas,
             max_payment,
             deadline,
+            max_duration,
         } = *terms;
         let provider = self.provider(buyer);
         let token = FogToken::new(self.deployment.token, &provider);
@@ -223,7 +226,15 @@ impl Devnet {
         let escrow = JobEscrow::new(self.deployment.escrow, &provider);
         let receipt = mined(
             escrow
-                .open(salt, hub, spec_hash, deadline, replicas, max_payment)
+                .open(
+                    salt,
+                    hub,
+                    spec_hash,
+                    deadline,
+                    replicas,
+                    max_payment,
+                    max_duration,
+                )
                 .send()
                 .await?
                 .get_receipt()
@@ -248,6 +259,16 @@ impl Devnet {
     pub async fn balance(&self, who: Address) -> anyhow::Result<U256> {
         let token = FogToken::new(self.deployment.token, self.provider(self.treasury_key()));
         Ok(token.balanceOf(who).call().await?)
+    }
+
+    /// Moves the chain's clock `seconds` forward and mines a block.
+    pub async fn advance(&self, seconds: u64) -> anyhow::Result<()> {
+        let provider = self.provider(self.treasury_key());
+        let _: serde_json::Value = provider
+            .raw_request("evm_increaseTime".into(), (seconds,))
+            .await?;
+        let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await?;
+        Ok(())
     }
 
     /// The chain's latest block timestamp.

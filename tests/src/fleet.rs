@@ -432,9 +432,10 @@ impl Fleet {
         let terms = JobTerms {
             hub: self.hub,
             spec_hash: spec.spec_hash(),
-            replicas: u8::try_from(spec.replicas)?,
+            replicas: spec.replicas,
             max_payment: spec.maxPayment,
             deadline: spec.deadline,
+            max_duration: spec.maxDurationSecs,
         };
         let (job_id, _) = self
             .devnet

@@ -93,6 +93,11 @@ async fn rust_hashes_equal_the_contracts_hashes() {
         escrow.domainSeparator().call().await.unwrap(),
         domain.separator()
     );
+    // The settlement window the hub and CLI count on is the escrow's own.
+    assert_eq!(
+        escrow.SETTLEMENT_WINDOW().call().await.unwrap(),
+        alloy::primitives::U256::from(fog_protocol::SETTLEMENT_WINDOW_SECS)
+    );
 
     for s in [spec(1_900_000_000, 3), JobSpec::default()] {
         let on_chain = escrow.hashJobSpec((&s).into()).call().await.unwrap();
@@ -159,6 +164,7 @@ async fn receipts_signed_in_rust_settle_on_chain() {
                 replicas: 2,
                 max_payment: ether(10),
                 deadline: now + 3_600,
+                max_duration: job_spec.maxDurationSecs,
             },
         )
         .await
@@ -212,20 +218,18 @@ async fn receipts_signed_in_rust_settle_on_chain() {
         .filter_map(|log| log.log_decode::<JobEscrow::ReceiptSettled>().ok())
         .collect();
     assert_eq!(settled.len(), 2);
+    let mut hashes = Vec::new();
     for (event, miner) in settled.iter().zip(&miners) {
         let r = receipt(job_id, job_spec.spec_hash(), hub, miner.address(), ether(2));
         assert_eq!(event.inner.receiptHash, r.struct_hash());
         assert_eq!(event.inner.receipt.miner, miner.address());
-        assert_eq!(
-            escrow
-                .settledReceiptJob(r.struct_hash())
-                .call()
-                .await
-                .unwrap(),
-            job_id
-        );
+        hashes.push(r.struct_hash());
         assert_eq!(devnet.balance(miner.address()).await.unwrap(), ether(2));
     }
+    // The evidence on chain is the commitment the events' receipts open, computed
+    // here in Rust the same way.
+    let commitment = alloy::primitives::keccak256(hashes.concat());
+    assert_eq!(escrow.evidence(job_id).call().await.unwrap(), commitment);
     // 4 to miners, 10% commission, the rest back to the buyer.
     let commission = ether(4) / U256::from(10u8);
     assert_eq!(

@@ -52,6 +52,10 @@ async fn jobs_run_on_miners_and_k_replicas_land_on_distinct_miners() {
     assert_eq!(rs.len(), 1);
     rs[0].verify(&domain).unwrap();
     assert!([a.address, b.address].contains(&rs[0].payload.miner));
+    buyer
+        .wait_settled(job, Duration::from_secs(60))
+        .await
+        .unwrap();
     let (code, archive) = buyer
         .get_bytes(&format!("/v1/jobs/{job}/output"))
         .await
@@ -210,6 +214,10 @@ async fn a_hub_killed_mid_job_restarts_and_the_job_completes_without_reassignmen
         fleet.hub_proc.log()
     );
     assert_eq!(states(&done), vec![(miner.address, "finished".to_owned())]);
+    buyer
+        .wait_settled(job, Duration::from_secs(60))
+        .await
+        .unwrap();
     let (code, archive) = buyer
         .get_bytes(&format!("/v1/jobs/{job}/output"))
         .await
@@ -927,5 +935,33 @@ async fn a_spec_asking_for_gvisor_runs_only_on_a_gvisor_miner() {
         gvisor.proc.log().contains("runsc"),
         "the gVisor miner does not name its runtime:\n{}",
         gvisor.proc.log()
+    );
+}
+
+/// Issue 14, point 5: the hub releases a job's output only once the job is
+/// settled on chain, so no buyer downloads a result and then refunds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_are_held_until_the_job_is_settled_on_chain() {
+    let mut fleet = Fleet::start("[settlement]\nenabled = false\n")
+        .await
+        .unwrap();
+    let _miner = fleet.start_miner("miner", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("echo result > /fog/out/r", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    let (status, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "completed", "{done}");
+    let (code, body) = buyer.get(&format!("/v1/jobs/{job}/output")).await.unwrap();
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("released once its settlement is on chain"),
+        "{body}"
     );
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
 import {HubWallet} from "../../src/HubWallet.sol";
 import {JobEscrow} from "../../src/JobEscrow.sol";
 import {IHubRegistry} from "../../src/interfaces/IHubRegistry.sol";
@@ -50,13 +51,16 @@ contract EscrowInvariantTest is FogFixture {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory list) {
-        bytes4[] memory selectors = new bytes4[](6);
+        bytes4[] memory selectors = new bytes4[](9);
         selectors[0] = EscrowHandler.open.selector;
         selectors[1] = EscrowHandler.settle.selector;
         selectors[2] = EscrowHandler.refund.selector;
         selectors[3] = EscrowHandler.warp.selector;
         selectors[4] = EscrowHandler.blacklist.selector;
         selectors[5] = EscrowHandler.withdrawEarnings.selector;
+        selectors[6] = EscrowHandler.rotateSigner.selector;
+        selectors[7] = EscrowHandler.announceExit.selector;
+        selectors[8] = EscrowHandler.completeExit.selector;
         list = new FuzzSelector[](1);
         list[0] = FuzzSelector(address(handler), selectors);
     }
@@ -84,9 +88,9 @@ contract EscrowInvariantTest is FogFixture {
             assertLte(settled, 1);
             assertLte(refunded, 1);
             assertLte(settled + refunded, 1);
-            JobEscrow.JobStatus status = escrow.getJob(jobId).status;
-            if (settled == 1) assertTrue(status == JobEscrow.JobStatus.Settled);
-            if (refunded == 1) assertTrue(status == JobEscrow.JobStatus.Refunded);
+            IJobEscrow.JobStatus status = escrow.getJob(jobId).status;
+            if (settled == 1) assertTrue(status == IJobEscrow.JobStatus.Settled);
+            if (refunded == 1) assertTrue(status == IJobEscrow.JobStatus.Refunded);
         }
     }
 
@@ -98,6 +102,9 @@ contract EscrowInvariantTest is FogFixture {
             if (state == IHubRegistry.HubState.Blacklisted) {
                 expected += handler.ghostExpropriated(h);
                 assertEq(HubWallet(h).deposit(), 0);
+            } else if (state == IHubRegistry.HubState.Exited) {
+                assertEq(HubWallet(h).deposit(), 0);
+                assertEq(handler.ghostReleased(h), MIN_DEPOSIT);
             } else {
                 assertEq(HubWallet(h).deposit(), MIN_DEPOSIT);
                 assertGte(token.balanceOf(h), MIN_DEPOSIT);
@@ -105,5 +112,26 @@ contract EscrowInvariantTest is FogFixture {
         }
         assertEq(token.balanceOf(address(treasury)), expected);
         assertEq(treasury.lockedTotal(), expected);
+    }
+
+    /// A hub's open escrow never passes its cap while it can take jobs, and the registry's book of
+    /// open jobs matches what was opened and not yet closed.
+    function invariant_openEscrowWithinTheCapAndBooked() public {
+        for (uint256 i; i < handler.hubCount(); ++i) {
+            address h = handler.hubs(i);
+            IHubRegistry.Hub memory info = registry.hubInfo(h);
+            assertEq(uint256(info.openEscrow), handler.ghostHubOpenLocked(h));
+            assertEq(uint256(info.openJobs), handler.ghostHubOpenJobs(h));
+            if (info.state == IHubRegistry.HubState.Active || info.state == IHubRegistry.HubState.Exiting) {
+                assertLte(uint256(info.openEscrow), registry.exposureCap(h));
+                assertLte(uint256(info.openEscrow), HubWallet(h).deposit());
+            }
+        }
+    }
+
+    /// A hub never takes its deposit back while it holds open jobs or before the unbonding period
+    /// has passed since its last job closed.
+    function invariant_noExitWithOpenJobsOrBeforeUnbonding() public {
+        assertFalse(handler.ghostEarlyExit());
     }
 }

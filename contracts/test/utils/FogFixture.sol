@@ -15,6 +15,7 @@ import {HubRegistry} from "../../src/HubRegistry.sol";
 import {HubWallet} from "../../src/HubWallet.sol";
 import {JobEscrow} from "../../src/JobEscrow.sol";
 import {IHubRegistry} from "../../src/interfaces/IHubRegistry.sol";
+import {IJobEscrow} from "../../src/interfaces/IJobEscrow.sol";
 
 /// @dev Deploys the whole system as the Rust deployer does (same order, same wiring) and offers signing
 ///      helpers that compute EIP-712 digests independently of the contracts under test.
@@ -25,6 +26,11 @@ abstract contract FogFixture is PRBTest {
     uint256 internal constant TIMELOCK_DELAY = 2 days;
     uint64 internal constant UNBONDING = 14 days;
     uint64 internal constant FREEZE = 180 days;
+    /// @dev Upgrades of fund-holding modules wait longer than the freeze.
+    uint256 internal constant FUNDS_DELAY = 181 days;
+    uint16 internal constant MAX_EXPOSURE_BPS = 10_000;
+    uint256 internal constant PROPOSAL_THRESHOLD = 100_000e18;
+    uint64 internal constant MAX_DURATION = 1 hours;
     uint256 internal constant MIN_DEPOSIT = 10_000e18;
     uint16 internal constant MAX_FEE_BPS = 2000;
     uint256 internal constant QUORUM_PERCENT = 4;
@@ -37,6 +43,7 @@ abstract contract FogFixture is PRBTest {
 
     FogToken internal token;
     TimelockController internal timelock;
+    TimelockController internal fundsTimelock;
     FogGovernor internal governor;
     UpgradeableBeacon internal walletBeacon;
     HubRegistry internal registry;
@@ -75,17 +82,24 @@ abstract contract FogFixture is PRBTest {
         address[] memory none = new address[](0);
         address[] memory anyone = new address[](1);
         timelock = new TimelockController(TIMELOCK_DELAY, none, anyone, address(this));
-        governor = new FogGovernor(token, timelock, VOTING_DELAY, VOTING_PERIOD, 0, QUORUM_PERCENT);
+        governor =
+            new FogGovernor(token, timelock, VOTING_DELAY, VOTING_PERIOD, PROPOSAL_THRESHOLD, QUORUM_PERCENT);
         timelock.grantRole(timelock.PROPOSER_ROLE(), address(governor));
         timelock.grantRole(timelock.CANCELLER_ROLE(), address(governor));
         timelock.renounceRole(timelock.DEFAULT_ADMIN_ROLE(), address(this));
+        // Fund-holding modules: a vote schedules the upgrade through the timelock into this one.
+        address[] memory proposers = new address[](1);
+        proposers[0] = address(timelock);
+        fundsTimelock = new TimelockController(FUNDS_DELAY, proposers, anyone, address(0));
 
-        walletBeacon = new UpgradeableBeacon(address(new HubWallet()), address(timelock));
+        walletBeacon = new UpgradeableBeacon(address(new HubWallet()), address(fundsTimelock));
         treasury = DaoTreasury(
             address(
                 new ERC1967Proxy(
                     address(new DaoTreasury()),
-                    abi.encodeCall(DaoTreasury.initialize, (token, address(timelock), FREEZE))
+                    abi.encodeCall(
+                        DaoTreasury.initialize, (token, address(timelock), address(fundsTimelock), FREEZE)
+                    )
                 )
             )
         );
@@ -102,23 +116,26 @@ abstract contract FogFixture is PRBTest {
                 new ERC1967Proxy(
                     address(new JobEscrow()),
                     abi.encodeCall(
-                        JobEscrow.initialize, (token, IHubRegistry(address(registry)), address(timelock))
+                        JobEscrow.initialize, (token, IHubRegistry(address(registry)), address(fundsTimelock))
                     )
                 )
             )
         );
+        registry.bindEscrow(address(escrow));
     }
 
-    function registryConfig() internal view returns (HubRegistry.Config memory) {
-        return HubRegistry.Config({
+    function registryConfig() internal view returns (IHubRegistry.Config memory) {
+        return IHubRegistry.Config({
             token: token,
             walletBeacon: address(walletBeacon),
             timelock: timelock,
+            fundsTimelock: fundsTimelock,
             governor: IGovernor(address(governor)),
             treasury: address(treasury),
             minDeposit: MIN_DEPOSIT,
             unbondingPeriod: UNBONDING,
-            maxFeeBps: MAX_FEE_BPS
+            maxFeeBps: MAX_FEE_BPS,
+            maxExposureBps: MAX_EXPOSURE_BPS
         });
     }
 
@@ -139,11 +156,12 @@ abstract contract FogFixture is PRBTest {
 
     // ------------------------------------------------------------------ jobs
 
-    function openJob(bytes32 salt, uint8 replicas, uint256 maxPayment) internal returns (bytes32 jobId) {
+    function openJob(bytes32 salt, uint16 replicas, uint256 maxPayment) internal returns (bytes32 jobId) {
         vm.startPrank(buyer);
         token.approve(address(escrow), maxPayment);
-        jobId =
-            escrow.open(salt, hub, specHashOf(salt), uint64(block.timestamp + 1 days), replicas, maxPayment);
+        jobId = escrow.open(
+            salt, hub, specHashOf(salt), uint64(block.timestamp + 1 days), replicas, maxPayment, MAX_DURATION
+        );
         vm.stopPrank();
     }
 
@@ -160,7 +178,7 @@ abstract contract FogFixture is PRBTest {
         view
         returns (FogTypes.Receipt memory r)
     {
-        JobEscrow.Job memory job = escrow.getJob(jobId);
+        IJobEscrow.Job memory job = escrow.getJob(jobId);
         r.jobId = jobId;
         r.specHash = job.specHash;
         r.hub = job.hub;
@@ -227,7 +245,7 @@ abstract contract FogFixture is PRBTest {
     function signed(FogTypes.Receipt memory r, uint256 minerIndex, uint256 maxCharge)
         internal
         view
-        returns (JobEscrow.SignedReceipt memory s)
+        returns (IJobEscrow.SignedReceipt memory s)
     {
         return signedUnder(
             r,
@@ -244,7 +262,7 @@ abstract contract FogFixture is PRBTest {
         uint256 hubSigningKey,
         uint256 maxCharge,
         bytes32 separator
-    ) internal pure returns (JobEscrow.SignedReceipt memory s) {
+    ) internal pure returns (IJobEscrow.SignedReceipt memory s) {
         s.receipt = r;
         s.maxCharge = maxCharge;
         s.assignmentSignature = sig(hubSigningKey, digest(separator, assignmentStructHash(r, maxCharge)));
@@ -255,9 +273,9 @@ abstract contract FogFixture is PRBTest {
     function quorum(bytes32 jobId, uint256 k, uint256 charged)
         internal
         view
-        returns (JobEscrow.SignedReceipt[] memory list)
+        returns (IJobEscrow.SignedReceipt[] memory list)
     {
-        list = new JobEscrow.SignedReceipt[](k);
+        list = new IJobEscrow.SignedReceipt[](k);
         for (uint256 i; i < k; ++i) {
             list[i] = signed(receiptFor(jobId, i, charged, keccak256("output")), i, charged);
         }
@@ -298,6 +316,16 @@ abstract contract FogFixture is PRBTest {
     function executeProposal(address target, bytes memory data, string memory description) internal {
         (address[] memory targets, uint256[] memory values, bytes[] memory calldatas) = single(target, data);
         governor.execute(targets, values, calldatas, keccak256(bytes(description)));
+    }
+
+    /// @dev A call through the funds timelock: a DAO vote schedules it there, then its long delay runs.
+    function passFundsProposal(address target, bytes memory data, string memory description) internal {
+        bytes memory schedule = abi.encodeCall(
+            TimelockController.schedule, (target, 0, data, bytes32(0), bytes32(0), FUNDS_DELAY)
+        );
+        passProposal(address(fundsTimelock), schedule, description);
+        vm.warp(block.timestamp + FUNDS_DELAY + 1);
+        fundsTimelock.execute(target, 0, data, bytes32(0), bytes32(0));
     }
 
     function single(address target, bytes memory data)

@@ -23,16 +23,6 @@ fn ether(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
 }
 
-async fn advance(devnet: &Devnet, seconds: u64) -> anyhow::Result<()> {
-    use alloy::providers::Provider;
-    let provider = devnet.provider(devnet.treasury_key());
-    let _: serde_json::Value = provider
-        .raw_request("evm_increaseTime".into(), (seconds,))
-        .await?;
-    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let devnet = Devnet::start().await?;
@@ -54,19 +44,20 @@ async fn main() -> anyhow::Result<()> {
     let escrow = JobEscrow::new(d.escrow, devnet.provider(&buyer));
     let token = FogToken::new(d.token, devnet.provider(&buyer));
 
-    for k in [1u8, 3] {
+    for k in [1u16, 3] {
         // open + settle, with miners that have never held tokens (worst case).
         let now = devnet.now().await?;
-        let spec_hash = B256::repeat_byte(k);
+        let spec_hash = B256::repeat_byte(k as u8);
         let terms = JobTerms {
             hub,
             spec_hash,
             replicas: k,
             max_payment: ether(100),
             deadline: now + 3_600,
+            max_duration: 600,
         };
         let (job_id, open) = devnet
-            .open_job(&buyer, B256::repeat_byte(0x10 + k), &terms)
+            .open_job(&buyer, B256::repeat_byte(0x10 + k as u8), &terms)
             .await?;
         rows.push((format!("open k={k}"), open.gas_used));
         let mut entries = Vec::new();
@@ -131,12 +122,13 @@ async fn main() -> anyhow::Result<()> {
         let opened = mined(
             escrow
                 .openWithPermit(
-                    B256::repeat_byte(0x20 + k),
+                    B256::repeat_byte(0x20 + k as u8),
                     hub,
                     spec_hash,
-                    now + 60,
+                    now + 60 + 600 + fog_protocol::SETTLEMENT_WINDOW_SECS,
                     k,
                     ether(100),
+                    600,
                     U256::from(now + 600),
                     27 + u8::from(sig.v()),
                     sig.r().into(),
@@ -152,10 +144,12 @@ async fn main() -> anyhow::Result<()> {
             opened.gas_used,
         ));
         let job_id = escrow
-            .jobIdFor(buyer.address(), B256::repeat_byte(0x20 + k))
+            .jobIdFor(buyer.address(), B256::repeat_byte(0x20 + k as u8))
             .call()
             .await?;
-        advance(&devnet, 120).await?;
+        devnet
+            .advance(120 + 600 + fog_protocol::SETTLEMENT_WINDOW_SECS)
+            .await?;
         let refund = mined(escrow.refund(job_id).send().await?.get_receipt().await?)?;
         rows.push((format!("refund k={k}"), refund.gas_used));
     }
@@ -171,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
             .get_receipt()
             .await?,
     )?;
-    advance(&devnet, 1).await?;
+    devnet.advance(1).await?;
     let governor = FogGovernor::new(d.governor, devnet.provider(&voter));
     let call = HubRegistry::blacklistCall {
         hub,
@@ -202,9 +196,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .call()
         .await?;
-    advance(&devnet, d.params.voting_delay + 1).await?;
+    devnet.advance(d.params.voting_delay + 1).await?;
     let vote = mined(governor.castVote(id, 1).send().await?.get_receipt().await?)?;
-    advance(&devnet, u64::from(d.params.voting_period) + 1).await?;
+    devnet
+        .advance(u64::from(d.params.voting_period) + 1)
+        .await?;
     let queue = mined(
         governor
             .queue(
@@ -218,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
             .get_receipt()
             .await?,
     )?;
-    advance(&devnet, d.params.timelock_delay + 1).await?;
+    devnet.advance(d.params.timelock_delay + 1).await?;
     let execute = mined(
         governor
             .execute(vec![d.registry], vec![U256::ZERO], vec![data], desc_hash)

@@ -167,6 +167,7 @@ async fn bench_submit(jobs: usize) -> anyhow::Result<()> {
                 spec.deadline,
                 1,
                 spec.maxPayment,
+                spec.maxDurationSecs,
             )
             .send()
             .await?;
