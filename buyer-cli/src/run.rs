@@ -44,6 +44,8 @@ pub enum RunError {
     OutNotEmpty(PathBuf),
     #[error("the job: {0}")]
     Spec(#[from] fog_protocol::SpecError),
+    #[error(transparent)]
+    Image(#[from] crate::images::ImageError),
     #[error(
         "no miner can run this job now ({fitting} fit, {replicas} needed): lower the resources or try later"
     )]
@@ -76,7 +78,8 @@ pub struct RunRequest {
     pub image: String,
     pub command: Vec<String>,
     pub inputs: Vec<PathBuf>,
-    pub out: PathBuf,
+    /// Where the verified output is unpacked; default `fog-out/<job id>`.
+    pub out: Option<PathBuf>,
     pub resources: Resources,
     pub max_duration_secs: u64,
     /// Most the job may cost in total, in base units.
@@ -174,12 +177,13 @@ pub async fn run(
     mut progress: impl FnMut(&str),
     log: impl FnMut(&str, &str),
 ) -> Result<RunReport, RunError> {
-    if req.out.exists()
-        && std::fs::read_dir(&req.out)
+    if let Some(out) = &req.out
+        && out.exists()
+        && std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())
             .unwrap_or(true)
     {
-        return Err(RunError::OutNotEmpty(req.out.clone()));
+        return Err(RunError::OutNotEmpty(out.clone()));
     }
     let mut files = Vec::new();
     for path in &req.inputs {
@@ -195,8 +199,16 @@ pub async fn run(
             .to_owned();
         files.push((name, bytes));
     }
+    progress("pinning the image");
+    let pinned = crate::images::pin(&req.image).await?;
+    if let Some(tag) = &pinned.resolved_from {
+        progress(&format!(
+            "image {tag} is {} (pinned by digest)",
+            pinned.image
+        ));
+    }
     let mut spec = JobSpec {
-        image: req.image.clone(),
+        image: pinned.image.to_string(),
         command: req.command.clone(),
         env: vec![],
         inputs: files
@@ -295,7 +307,11 @@ pub async fn run(
         })
         .await?;
     progress("downloading and verifying the output");
-    report.result = Some(fetch_verified(ctx, job_id, &req.out).await?);
+    let out = req
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("fog-out").join(job_id.to_string()));
+    report.result = Some(fetch_verified(ctx, job_id, &out).await?);
     Ok(report)
 }
 
