@@ -34,26 +34,11 @@ pub(crate) fn chain(e: impl std::fmt::Display) -> OpsError {
 }
 
 /// The contract's own error, decoded against the error sets of every Fog
-/// contract a command may reach (registry, wallet, token, governor,
-/// timelock), else the raw text.
+/// contract (`fog_protocol::contracts::refusal`), else the raw text.
 pub(crate) fn refusal(what: &str, e: &alloy::contract::Error) -> OpsError {
-    use fog_protocol::contracts::fog_governor::FogGovernor;
-    use fog_protocol::contracts::timelock::TimelockController;
-    fn decoded<E: alloy::sol_types::SolInterface + std::fmt::Debug>(
-        e: &alloy::contract::Error,
-    ) -> Option<String> {
-        e.as_decoded_interface_error::<E>()
-            .map(|err| format!("{err:?}"))
-    }
-    let reason = decoded::<HubRegistry::HubRegistryErrors>(e)
-        .or_else(|| decoded::<HubWallet::HubWalletErrors>(e))
-        .or_else(|| decoded::<FogToken::FogTokenErrors>(e))
-        .or_else(|| decoded::<FogGovernor::FogGovernorErrors>(e))
-        .or_else(|| decoded::<TimelockController::TimelockControllerErrors>(e))
-        .unwrap_or_else(|| e.to_string());
     OpsError::Refused {
         what: what.to_owned(),
-        reason,
+        reason: fog_protocol::contracts::refusal(e).unwrap_or_else(|| e.to_string()),
     }
 }
 

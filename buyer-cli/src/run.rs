@@ -56,7 +56,7 @@ pub enum RunError {
     TooCheap { needed: U256, offered: U256 },
     #[error(transparent)]
     Hub(#[from] ClientError),
-    #[error("chain: {0}")]
+    #[error("{0}")]
     Chain(String),
     #[error("the job ended {state}: {error}")]
     NotCompleted { state: String, error: String },
@@ -69,7 +69,7 @@ pub enum RunError {
 }
 
 fn chain(e: impl std::fmt::Display) -> RunError {
-    RunError::Chain(e.to_string())
+    RunError::Chain(format!("the chain: {e}"))
 }
 
 /// What the buyer asks for.
@@ -532,7 +532,12 @@ async fn confirmed(
     >,
 ) -> Result<alloy::rpc::types::TransactionReceipt, RunError> {
     let receipt = sent
-        .map_err(|e| RunError::Chain(format!("{what}: {e}")))?
+        .map_err(|e| {
+            RunError::Chain(match fog_protocol::contracts::refusal(&e) {
+                Some(reason) => format!("{what}: the contract refuses: {reason}"),
+                None => format!("{what}: {e}"),
+            })
+        })?
         .get_receipt()
         .await
         .map_err(|e| RunError::Chain(format!("{what}: {e}")))?;

@@ -149,6 +149,20 @@ contract JobEscrow is Initializable, UUPSUpgradeable, EIP712Upgradeable, IJobEsc
     // ---------------------------------------------------------------- settlement
 
     /// @inheritdoc IJobEscrow
+    function release(bytes32 jobId) external {
+        EscrowStorage storage $ = _storage();
+        Job storage job = $.jobs[jobId];
+        if (job.status != JobStatus.Open) revert JobNotOpen(jobId, job.status);
+        uint256 amount = job.maxPayment;
+        (, address signer) = $.registry.release(job.hub, amount, job.signerVersion);
+        if (msg.sender != signer) revert NotHubSigner(msg.sender, signer);
+        job.status = JobStatus.Refunded;
+        address buyer = job.buyer;
+        emit JobReleased(jobId, buyer, amount);
+        $.token.safeTransfer(buyer, amount);
+    }
+
+    /// @inheritdoc IJobEscrow
     function settle(bytes32 jobId, SignedReceipt[] calldata receipts) external {
         EscrowStorage storage $ = _storage();
         Job storage job = $.jobs[jobId];

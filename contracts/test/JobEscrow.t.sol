@@ -500,4 +500,38 @@ contract JobEscrowTest is FogFixture {
         assertEq(address(reg), address(registry));
         assertEq(tl, address(fundsTimelock));
     }
+
+    /// The hub gives a job up (cancelled before it ran, or broken): the buyer gets everything back at
+    /// once; nobody but the job's own hub signer can do it.
+    function test_hubReleasesAJobAndTheBuyerIsRefundedAtOnce() public {
+        bytes32 jobId = openJob(SALT, 1, LOCKED);
+        uint256 before = token.balanceOf(buyer);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.NotHubSigner.selector, buyer, hubSigner));
+        vm.prank(buyer);
+        escrow.release(jobId);
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.NotHubSigner.selector, operator, hubSigner));
+        vm.prank(operator);
+        escrow.release(jobId);
+        vm.expectEmit(address(escrow));
+        emit IJobEscrow.JobReleased(jobId, buyer, LOCKED);
+        vm.prank(hubSigner);
+        escrow.release(jobId);
+        assertEq(token.balanceOf(buyer), before + LOCKED);
+        assertTrue(escrow.getJob(jobId).status == IJobEscrow.JobStatus.Refunded);
+        assertEq(registry.hubInfo(hub).openJobs, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobEscrow.JobNotOpen.selector, jobId, IJobEscrow.JobStatus.Refunded)
+        );
+        vm.prank(hubSigner);
+        escrow.release(jobId);
+        // After a rotation, the job's own signer still releases it; the new one does not.
+        bytes32 other = openJob(keccak256("other"), 1, LOCKED);
+        vm.prank(operator);
+        registry.setSigner(hub, address(0x5161));
+        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.NotHubSigner.selector, address(0x5161), hubSigner));
+        vm.prank(address(0x5161));
+        escrow.release(other);
+        vm.prank(hubSigner);
+        escrow.release(other);
+    }
 }

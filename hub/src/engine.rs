@@ -92,6 +92,7 @@ pub enum Event {
         miner: Address,
         job_id: B256,
         error: String,
+        fault: fog_protocol::wire::Fault,
     },
     Cancel {
         job_id: B256,
@@ -440,17 +441,32 @@ impl Engine {
                 miner,
                 job_id,
                 error,
+                fault,
             } => {
                 if let Some(id) = self.live_assignment(job_id, miner) {
-                    let why = format!("failed on the miner: {error}");
-                    self.end_assignment(
-                        job_id,
-                        &id,
-                        AssignmentState::Failed,
-                        &why,
-                        Some(MinerOutcome::Failed),
-                    )
-                    .await?;
+                    match fault {
+                        fog_protocol::wire::Fault::Miner => {
+                            let why = format!("failed on the miner: {error}");
+                            self.end_assignment(
+                                job_id,
+                                &id,
+                                AssignmentState::Failed,
+                                &why,
+                                Some(MinerOutcome::Failed),
+                            )
+                            .await?;
+                        }
+                        // Another miner would fail it the same way: the job
+                        // ends now, its buyer's escrow is released, and the
+                        // miner's record is untouched.
+                        fog_protocol::wire::Fault::Job => {
+                            let why = format!("the job cannot run: {error}");
+                            self.end_assignment(job_id, &id, AssignmentState::Failed, &why, None)
+                                .await?;
+                            self.finish_job(job_id, JobState::Failed, Some(&why), None)
+                                .await?;
+                        }
+                    }
                     self.dispatch().await?;
                 }
             }

@@ -265,7 +265,7 @@ async fn relay(
                     MinerMessage::Accepted { job_id } => Event::Accepted { miner, job_id },
                     MinerMessage::Rejected { job_id, reason } => Event::Rejected { miner, job_id, reason },
                     MinerMessage::Log { job_id, stream, data } => Event::Log { miner, job_id, stream, data },
-                    MinerMessage::Failed { job_id, error } => Event::Failed { miner, job_id, error },
+                    MinerMessage::Failed { job_id, error, fault } => Event::Failed { miner, job_id, error, fault },
                     MinerMessage::Finished { receipt, .. } => {
                         let answer = app
                             .engine

@@ -1,6 +1,8 @@
 //! Settlement on chain: every completed job's agreeing receipts, with the
 //! hub's assignment signatures, go to `JobEscrow.settle`, which pays the
-//! miners directly, the hub its commission, and the buyer the change.
+//! miners directly, the hub its commission, and the buyer the change. A job
+//! that failed or was cancelled is given up with `JobEscrow.release`: its
+//! buyer gets the whole escrow back at once instead of at the deadline.
 //!
 //! Restart-safe and idempotent: the transaction hash is stored as `pending`
 //! before the hub waits for it; before sending, the escrow is read, and a job
@@ -34,6 +36,18 @@ enum SettleError {
     Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A simulated call's answer: a revert is the escrow refusing (recorded, not
+/// retried), anything else is the chain being unavailable (retried).
+fn simulate(result: &Result<(), alloy::contract::Error>) -> Result<(), SettleError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => Err(match fog_protocol::contracts::refusal(e) {
+            Some(reason) => SettleError::Refused(reason),
+            None => SettleError::Transient(e.to_string()),
+        }),
+    }
 }
 
 /// Settles completed jobs, one at a time, in the background.
@@ -96,7 +110,9 @@ impl Settler {
     }
 
     async fn round(&mut self) -> Result<(), StoreError> {
-        for job in self.store.jobs_to_settle(50).await? {
+        let mut due = self.store.jobs_to_settle(50).await?;
+        due.extend(self.store.jobs_to_release(50).await?);
+        for job in due {
             if self
                 .backoff
                 .get(&job.job_id)
@@ -137,6 +153,7 @@ impl Settler {
 
     async fn settle(&self, job: &JobRow) -> Result<(), SettleError> {
         let job_id = job.job_id;
+        let releasing = job.state != crate::store::JobState::Completed;
         // What the chain says first: never send a settlement twice.
         let status = self
             .chain
@@ -152,6 +169,13 @@ impl Settler {
                     .await?;
                 tracing::info!(job = %job_id, tx = ?job.settle_tx, "settled on chain");
                 self.metrics.settlements.inc();
+                return Ok(());
+            }
+            Some(EscrowStatus::Refunded) if releasing && job.settle_tx.is_some() => {
+                self.store
+                    .set_settlement(job_id, Settlement::Released, None, None)
+                    .await?;
+                tracing::info!(job = %job_id, tx = ?job.settle_tx, "escrow released to the buyer");
                 return Ok(());
             }
             Some(EscrowStatus::Refunded) => {
@@ -194,22 +218,18 @@ impl Settler {
                 Err(e) => return Err(SettleError::Transient(e.to_string())),
             }
         }
-        let entries = self.entries(job).await?;
         let escrow = JobEscrow::new(self.chain.escrow(), &self.sender);
-        let call = escrow.settle(job_id, entries);
-        // Simulate first: a refusal is reported with the escrow's reason and costs no gas.
-        if let Err(e) = call.call().await {
-            let text = e.to_string();
-            return Err(if text.contains("revert") {
-                SettleError::Refused(text)
-            } else {
-                SettleError::Transient(text)
-            });
+        let pending = if releasing {
+            let call = escrow.release(job_id);
+            simulate(&call.call().await.map(|_| ()))?;
+            call.send().await
+        } else {
+            let call = escrow.settle(job_id, self.entries(job).await?);
+            // Simulate first: a refusal is reported with the escrow's reason and costs no gas.
+            simulate(&call.call().await.map(|_| ()))?;
+            call.send().await
         }
-        let pending = call
-            .send()
-            .await
-            .map_err(|e| SettleError::Transient(e.to_string()))?;
+        .map_err(|e| SettleError::Transient(e.to_string()))?;
         let tx = *pending.tx_hash();
         self.store
             .set_settlement(job_id, Settlement::Pending, Some(tx), None)
@@ -224,6 +244,13 @@ impl Settler {
             return Err(SettleError::Refused(format!(
                 "settlement transaction {tx} reverted"
             )));
+        }
+        if releasing {
+            self.store
+                .set_settlement(job_id, Settlement::Released, Some(tx), None)
+                .await?;
+            tracing::info!(job = %job_id, %tx, "escrow released to the buyer");
+            return Ok(());
         }
         self.store
             .set_settlement(job_id, Settlement::Settled, Some(tx), None)

@@ -342,6 +342,18 @@ impl Store {
         rows.iter().map(job_row).collect()
     }
 
+    /// Failed and cancelled jobs whose escrow the hub has not released yet, oldest first.
+    pub async fn jobs_to_release(&self, limit: u32) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('failed', 'cancelled') AND (settlement IS NULL OR settlement = 'pending')
+             ORDER BY seq LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
     /// Records where a job's settlement is; a transaction hash once known is kept.
     pub async fn set_settlement(
         &self,

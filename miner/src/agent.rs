@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
-use fog_protocol::wire::{Envelope, HubMessage, MinerMessage, Offer, decode, login_message};
+use fog_protocol::wire::{Envelope, Fault, HubMessage, MinerMessage, Offer, decode, login_message};
 use fog_protocol::{Address, B256, JobSpec, SignedAssignment};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{RwLock, mpsc};
@@ -389,9 +389,13 @@ fn take_assignment(
                 }
             }
             Ok(msg) => msg,
-            Err(error) => {
-                tracing::warn!(job = %job_id, %error, "job failed");
-                MinerMessage::Failed { job_id, error }
+            Err((error, fault)) => {
+                tracing::warn!(job = %job_id, %error, ?fault, "job failed");
+                MinerMessage::Failed {
+                    job_id,
+                    error,
+                    fault,
+                }
             }
         };
         // Waits for a session if there is none. The job stays this miner's
@@ -508,17 +512,20 @@ async fn run_job(
     admitted: crate::runner::Admitted,
     spec: &JobSpec,
     cancel: CancellationToken,
-) -> Result<MinerMessage, String> {
+) -> Result<MinerMessage, (String, Fault)> {
+    let miners = |e: String| (e, Fault::Miner);
     let job_id = admitted.assignment().jobId;
     let inputs_dir = shared.config.work_dir.join("inputs");
     tokio::fs::create_dir_all(&inputs_dir)
         .await
-        .map_err(|e| format!("{}: {e}", inputs_dir.display()))?;
+        .map_err(|e| miners(format!("{}: {e}", inputs_dir.display())))?;
     let mut inputs = HashMap::new();
     for input in &spec.inputs {
         let path = inputs_dir.join(alloy::hex::encode(input.contentHash));
         if !path.is_file() {
-            fetch_input(shared, input.contentHash, &path).await?;
+            fetch_input(shared, input.contentHash, &path)
+                .await
+                .map_err(miners)?;
         }
         inputs.insert(input.contentHash, path);
     }
@@ -540,15 +547,15 @@ async fn run_job(
     };
     let finished = shared.runner.run(admitted, &inputs, options).await;
     let _ = forward.await;
-    let finished = finished.map_err(|e: RunError| e.to_string())?;
+    let finished = finished.map_err(|e: RunError| (e.to_string(), e.fault()))?;
     let archive = finished.outcome.output_archive.clone();
     if cancel.is_cancelled() {
         let _ = tokio::fs::remove_file(&archive).await;
-        return Err("cancelled by the hub".into());
+        return Err(miners("cancelled by the hub".into()));
     }
     let uploaded = upload_output(shared, job_id, &archive).await;
     let _ = tokio::fs::remove_file(&archive).await;
-    uploaded?;
+    uploaded.map_err(miners)?;
     Ok(MinerMessage::Finished {
         output_size: finished.outcome.output.size,
         receipt: finished.receipt,

@@ -134,6 +134,29 @@ pub enum ExecError {
     },
 }
 
+impl ExecError {
+    /// Whose fault the failure is: the job's own when any miner would meet
+    /// it (the spec, its inputs, its image, its output), else this miner's.
+    pub fn fault(&self) -> fog_protocol::wire::Fault {
+        use fog_protocol::wire::Fault;
+        match self {
+            Self::Spec(_)
+            | Self::MissingImage(_)
+            | Self::Pull { .. }
+            | Self::Volume { .. }
+            | Self::Input { .. } => Fault::Job,
+            Self::Output(OutputError::TooLarge { .. }) => Fault::Job,
+            Self::NetworkNotAllowed
+            | Self::NoGpuRuntime(_)
+            | Self::UnknownRuntime { .. }
+            | Self::JobFs(_)
+            | Self::Docker(_)
+            | Self::Output(_)
+            | Self::Io { .. } => Fault::Miner,
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ExecError + '_ {
     move |source| ExecError::Io {
         path: path.to_owned(),

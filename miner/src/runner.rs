@@ -37,6 +37,16 @@ pub enum RunError {
     Sign(#[from] SignatureError),
 }
 
+impl RunError {
+    /// Whose fault the failure is (see [`ExecError::fault`]).
+    pub fn fault(&self) -> fog_protocol::wire::Fault {
+        match self {
+            Self::Exec(e) => e.fault(),
+            _ => fog_protocol::wire::Fault::Miner,
+        }
+    }
+}
+
 /// Runs assignments on this miner.
 #[derive(Debug)]
 pub struct Runner {

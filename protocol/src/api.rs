@@ -94,6 +94,8 @@ text_enum!(
         Settled = "settled",
         /// The buyer refunded the escrow first.
         Refunded = "refunded",
+        /// The job failed or was cancelled: the hub released the escrow to the buyer.
+        Released = "released",
         /// The escrow refused the settlement.
         Failed = "failed",
     }

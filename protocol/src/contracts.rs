@@ -320,3 +320,53 @@ impl std::fmt::Display for ProposalState {
         f.write_str(self.name())
     }
 }
+
+/// What a contract call's failure says, if the chain refused it: the custom
+/// error of whichever Fog contract raised it (every contract's error set is
+/// tried), a Solidity `Error(string)` or `Panic`, or the node's own words for
+/// a revert without data. `None` when the chain could not be reached at all:
+/// worth trying again. The one decoder of contract refusals for the hub, the
+/// miners and the CLI.
+pub fn refusal(e: &alloy::contract::Error) -> Option<String> {
+    if let Some(data) = e.as_revert_data() {
+        return Some(decode_revert(&data));
+    }
+    match e {
+        alloy::contract::Error::TransportError(t) => t
+            .as_error_resp()
+            .map(|resp| format!("the node refuses it: {}", resp.message)),
+        _ => None,
+    }
+}
+
+/// Revert data as text: `ErrorName { field: value, … }` for any Fog contract's
+/// custom error, the message of `Error(string)`, the code of a `Panic`, else hex.
+pub fn decode_revert(data: &[u8]) -> String {
+    use alloy::sol_types::{SolError, SolInterface};
+    fn named<E: SolInterface + std::fmt::Debug>(data: &[u8]) -> Option<String> {
+        let debug = format!("{:?}", E::abi_decode(data).ok()?);
+        // `Variant(Variant { … })` reads better without the wrapper.
+        Some(match debug.split_once('(') {
+            Some((_, inner)) if inner.ends_with(')') => inner[..inner.len() - 1].to_owned(),
+            _ => debug,
+        })
+    }
+    named::<job_escrow::JobEscrow::JobEscrowErrors>(data)
+        .or_else(|| named::<hub_registry::HubRegistry::HubRegistryErrors>(data))
+        .or_else(|| named::<hub_wallet::HubWallet::HubWalletErrors>(data))
+        .or_else(|| named::<dao_treasury::DaoTreasury::DaoTreasuryErrors>(data))
+        .or_else(|| named::<fog_token::FogToken::FogTokenErrors>(data))
+        .or_else(|| named::<fog_governor::FogGovernor::FogGovernorErrors>(data))
+        .or_else(|| named::<timelock::TimelockController::TimelockControllerErrors>(data))
+        .or_else(|| {
+            alloy::sol_types::Revert::abi_decode(data)
+                .ok()
+                .map(|r| r.reason)
+        })
+        .or_else(|| {
+            alloy::sol_types::Panic::abi_decode(data)
+                .ok()
+                .map(|p| format!("panic {}", p.code))
+        })
+        .unwrap_or_else(|| format!("revert data 0x{}", alloy::hex::encode(data)))
+}

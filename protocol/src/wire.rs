@@ -244,7 +244,26 @@ pub enum MinerMessage {
         output_size: u64,
     },
     /// The job could not be run to a receipt.
-    Failed { job_id: B256, error: String },
+    Failed {
+        job_id: B256,
+        error: String,
+        /// Whose fault: the job's own (another miner would fail it too) or
+        /// this miner's. Absent from older miners: the miner's.
+        #[serde(default)]
+        fault: Fault,
+    },
+}
+
+/// Whose fault a failed run was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    /// The miner's (its engine, disk, network): another miner may succeed.
+    #[default]
+    Miner,
+    /// The job's own (its image cannot be had, its spec or inputs are wrong,
+    /// its output is over the limit): any miner would fail it the same way.
+    Job,
 }
 
 /// Messages a hub sends to a miner.

@@ -62,6 +62,7 @@ fn all_miner_messages() -> Vec<MinerMessage> {
         MinerMessage::Failed {
             job_id: b256(1),
             error: "image missing".into(),
+            fault: fog_protocol::wire::Fault::Job,
         },
     ]
 }

@@ -965,3 +965,100 @@ async fn outputs_are_held_until_the_job_is_settled_on_chain() {
         "{body}"
     );
 }
+
+/// Polls the job until its escrow is released (or `within` passes).
+async fn wait_released(
+    buyer: &fog_tests::fleet::Buyer,
+    job: fog_protocol::B256,
+    within: Duration,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+        if status["settlement"]["state"] == "released" {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "escrow not released: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Issue 15: a job cancelled before any miner took it gives the buyer the
+/// whole escrow back at once (the hub releases it on chain), not at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_before_it_runs_is_released_to_the_buyer_at_once() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let _miner = fleet.start_miner("miner", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let mut spec = fleet.spec("true", 1);
+    spec.placement.region = "nowhere".into();
+    let before = fleet.devnet.balance(buyer.address()).await.unwrap();
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    let (status, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let (code, body) = buyer
+        .post(&format!("/v1/jobs/{job}/cancel"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let released = wait_released(&buyer, job, Duration::from_secs(30)).await;
+    assert_eq!(released["state"], "cancelled", "{released}");
+    assert!(
+        fleet.devnet.now().await.unwrap() < spec.deadline,
+        "before the deadline"
+    );
+    assert_eq!(fleet.devnet.balance(buyer.address()).await.unwrap(), before);
+}
+
+/// Issue 15: a job that fails because of itself (here its image exists
+/// nowhere) ends failed at once, is not held against the miner, and its
+/// buyer gets the escrow back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_cannot_run_fails_at_once_unblamed_and_refunded() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let mut spec = fleet.spec("true", 1);
+    spec.image = format!("sha256:{}", "00".repeat(32));
+    let before = fleet.devnet.balance(buyer.address()).await.unwrap();
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    let (status, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "failed", "{done}");
+    assert!(
+        done["error"].as_str().unwrap().contains("cannot run"),
+        "{done}"
+    );
+    assert_eq!(
+        done["assignments"].as_array().unwrap().len(),
+        1,
+        "not reassigned: {done}"
+    );
+    wait_released(&buyer, job, Duration::from_secs(30)).await;
+    assert_eq!(fleet.devnet.balance(buyer.address()).await.unwrap(), before);
+    // The miner's record holds nothing against it.
+    let records = std::process::Command::new(fog_tests::binary("fog-hub").unwrap())
+        .args(["miners", "--json", "--config"])
+        .arg(&fleet.hub_config)
+        .output()
+        .unwrap();
+    assert!(records.status.success(), "{records:?}");
+    let records: serde_json::Value = serde_json::from_slice(&records.stdout).unwrap();
+    for r in records.as_array().unwrap() {
+        if r["miner"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&miner.address.to_string())
+        {
+            assert_eq!(r["failed"], 0, "{r}");
+        }
+    }
+}

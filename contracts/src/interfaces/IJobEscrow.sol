@@ -100,6 +100,8 @@ interface IJobEscrow is IFogErrors {
     error PaymentExceedsLocked(uint256 payment, uint256 locked);
     /// @notice Only the funds timelock upgrades the escrow.
     error NotFundsTimelock(address caller);
+    /// @notice Only the job's hub signer (the one it opened with) releases it.
+    error NotHubSigner(address caller, address signer);
 
     /// @notice A job opened.
     event JobOpened(
@@ -118,6 +120,9 @@ interface IJobEscrow is IFogErrors {
     event JobSettled(bytes32 indexed jobId, uint256 minersPaid, uint256 hubCommission, uint256 buyerRefund);
     /// @notice A job was refunded in full to its buyer.
     event JobRefunded(bytes32 indexed jobId, address indexed buyer, uint256 amount);
+    /// @notice The hub gave a job up (cancelled before it ran, or failed because of the job itself):
+    ///         its buyer got everything back at once.
+    event JobReleased(bytes32 indexed jobId, address indexed buyer, uint256 amount);
 
     /// @notice Sets the escrow up. The EIP-712 domain is ("Fog", "1", chainid, this proxy).
     /// @param token_ The FogToken.
@@ -177,6 +182,13 @@ interface IJobEscrow is IFogErrors {
     ///         has been blacklisted. Buyer only; needs nobody else.
     /// @param jobId The job.
     function refund(bytes32 jobId) external;
+
+    /// @notice The hub gives a job up before the deadline: the buyer gets the whole locked amount back
+    ///         at once. Only the hub signer the job opened with. A hub that releases a job whose
+    ///         miners already ran it withholds their pay: their signed assignments and receipts are the
+    ///         evidence for a blacklist vote.
+    /// @param jobId The job.
+    function release(bytes32 jobId) external;
 
     /// @notice Settles a job on `replicas` receipts from distinct miners, assigned under the signer the
     ///         job opened with, that agree on the output: pays each miner what it charged, the hub its

@@ -51,7 +51,7 @@ contract EscrowInvariantTest is FogFixture {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory list) {
-        bytes4[] memory selectors = new bytes4[](9);
+        bytes4[] memory selectors = new bytes4[](10);
         selectors[0] = EscrowHandler.open.selector;
         selectors[1] = EscrowHandler.settle.selector;
         selectors[2] = EscrowHandler.refund.selector;
@@ -61,6 +61,7 @@ contract EscrowInvariantTest is FogFixture {
         selectors[6] = EscrowHandler.rotateSigner.selector;
         selectors[7] = EscrowHandler.announceExit.selector;
         selectors[8] = EscrowHandler.completeExit.selector;
+        selectors[9] = EscrowHandler.release.selector;
         list = new FuzzSelector[](1);
         list[0] = FuzzSelector(address(handler), selectors);
     }
