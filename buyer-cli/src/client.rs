@@ -43,6 +43,11 @@ impl HubClient {
         }
     }
 
+    /// The hub's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     fn unreachable(&self, e: reqwest::Error) -> ClientError {
         ClientError::Unreachable {
             url: self.url.clone(),

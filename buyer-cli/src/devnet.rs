@@ -263,7 +263,7 @@ impl Devnet {
         let existing = self.state()?;
         let (rpc_port, hub_port, registry_port) = match &existing {
             Some(s) => (s.rpc_port, s.hub_port, s.registry_port),
-            None => (free_port()?, free_port()?, free_port()?),
+            None => free_ports()?,
         };
         let rpc = format!("http://127.0.0.1:{rpc_port}");
         let hub_url = format!("http://127.0.0.1:{hub_port}");
@@ -708,13 +708,18 @@ pub fn deployment(devnet: &Devnet) -> Result<Deployment, DevnetError> {
     Deployment::load(&devnet.deployment_file()).map_err(|e| DevnetError::Setup(e.to_string()))
 }
 
-fn free_port() -> Result<u16, DevnetError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| DevnetError::Setup(format!("finding a free port: {e}")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| DevnetError::Setup(format!("finding a free port: {e}")))
+/// Three distinct free ports: the listeners are held until all three are
+/// known, so the kernel cannot hand the same port out twice.
+fn free_ports() -> Result<(u16, u16, u16), DevnetError> {
+    let bad = |e: std::io::Error| DevnetError::Setup(format!("finding a free port: {e}"));
+    let listeners = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ports = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()).map_err(bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((ports[0], ports[1], ports[2]))
 }
 
 /// SIGTERM, up to 10 s to go, then SIGKILL.

@@ -115,9 +115,11 @@ enum JobAction {
     Run(Box<RunArgs>),
     /// A job's state, assignments and settlement.
     Status { job: fog_protocol::B256 },
-    /// My jobs, newest first.
+    /// My jobs, newest first: those this machine opened (from its journal,
+    /// also when the hub is down), with each escrow's status on chain and the
+    /// hub's state when it answers.
     List {
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
     },
     /// A job's logs; -f follows until the job ends.
@@ -134,14 +136,22 @@ enum JobAction {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Check an output archive (the hub's, or --archive FILE) against the receipts on chain.
+    /// Check an output archive (the hub's, or --archive FILE) against the receipts on chain;
+    /// with --archive it needs only the chain (no key, no hub).
     Verify {
         job: fog_protocol::B256,
         #[arg(long)]
         archive: Option<PathBuf>,
     },
-    /// Take the locked tokens back from an escrow whose deadline passed unsettled.
-    Refund { job: fog_protocol::B256 },
+    /// Take the locked tokens back from an escrow whose deadline passed
+    /// unsettled (needs only the chain, not the hub); --all refunds every such
+    /// job this machine opened.
+    Refund {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        job: Option<fog_protocol::B256>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -405,8 +415,19 @@ enum Command {
     },
 }
 
+/// Ordinary errors are one paragraph, whatever RUST_BACKTRACE says.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Key { action, identity } => key_command(action, &identity.with_file_defaults()?),
         Command::Hub { action, identity } => {
@@ -524,6 +545,25 @@ fn key_command(action: KeyAction, identity: &Identity) -> anyhow::Result<()> {
 async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<()> {
     use fog_cli::client::HubClient;
 
+    // What needs only the chain needs no key and no hub: anyone holding an
+    // archive can check it.
+    if let JobAction::Verify {
+        job,
+        archive: Some(path),
+    } = &action
+    {
+        let (_, d, rpc) = deployment_and_rpc(identity)?;
+        let provider = fog_cli::ops::read_provider(rpc)?;
+        let bytes = std::fs::read(path).with_context(|| format!("--archive {}", path.display()))?;
+        let hash = fog_cli::run::verify_archive(&provider, &d, *job, &bytes).await?;
+        println!("verified: sha256 {hash} is the output hash of job {job}'s receipts on chain");
+        return Ok(());
+    }
+    let action = match action {
+        JobAction::List { limit } => return list_command(identity, limit).await,
+        JobAction::Refund { job, all } => return refund_command(identity, job, all).await,
+        other => other,
+    };
     let hub_url = identity
         .hub
         .as_deref()
@@ -549,25 +589,13 @@ async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<(
                 println!("unpacked into {}", v.out.display());
             }
         }
-        JobAction::Verify { job, archive } => {
+        JobAction::Verify { job, .. } => {
             let mut ctx = chain_context(identity, hub_url, key).await?;
             ctx.hub.login(&ctx.key).await?;
-            let bytes = match &archive {
-                Some(path) => {
-                    std::fs::read(path).with_context(|| format!("--archive {}", path.display()))?
-                }
-                None => ctx.hub.output(job).await?,
-            };
-            let hash = fog_cli::run::verify(&ctx, job, &bytes).await?;
+            let bytes = ctx.hub.output(job).await?;
+            let hash =
+                fog_cli::run::verify_archive(&ctx.provider, &ctx.deployment, job, &bytes).await?;
             println!("verified: sha256 {hash} is the output hash of job {job}'s receipts on chain");
-        }
-        JobAction::Refund { job } => {
-            let ctx = chain_context(identity, hub_url, key).await?;
-            let (amount, tx) = fog_cli::run::refund(&ctx, job).await?;
-            println!(
-                "refunded {} of job {job} in {tx}",
-                fog_cli::ops::fog(amount)
-            );
         }
         JobAction::Logs { job, follow } => {
             hub.login(&key).await?;
@@ -600,22 +628,135 @@ async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<(
                 println!("  {}", data_kept(summary.data_expires_at));
             }
         }
-        JobAction::List { limit } => {
-            hub.login(&key).await?;
-            let page = hub.jobs(limit).await?;
-            if identity.json {
-                println!("{}", serde_json::to_string_pretty(&page)?);
-            } else {
-                for j in &page.jobs {
-                    println!("{}  {}", j.job_id, j.state);
-                }
-            }
-        }
         JobAction::Cancel { job } => {
             hub.login(&key).await?;
             hub.cancel(job).await?;
             println!("job {job} cancelled");
         }
+        // Invariant: both returned above, before the hub and key were required.
+        JobAction::List { .. } | JobAction::Refund { .. } => {
+            unreachable!("handled above, without the hub")
+        }
+    }
+    Ok(())
+}
+
+/// `fog job list`: the journal and the chain always, the hub when it answers.
+async fn list_command(identity: &Identity, limit: u32) -> anyhow::Result<()> {
+    let (_, d, rpc) = deployment_and_rpc(identity)?;
+    let key = provider_key(identity)?;
+    let me = key.address();
+    let provider = fog_cli::ops::read_provider(rpc)?;
+    let journal = fog_cli::journal::Journal::default_location()?;
+    let hub_page = match identity.hub.as_deref() {
+        None => None,
+        Some(url) => {
+            let mut hub = fog_cli::client::HubClient::new(url);
+            let page = async {
+                hub.login(&key).await?;
+                anyhow::Ok(hub.jobs(limit).await?)
+            }
+            .await;
+            match page {
+                Ok(page) => Some(page),
+                Err(e) => {
+                    eprintln!(
+                        "fog: the hub at {url} did not answer ({e:#}): showing this machine's jobs and the chain only"
+                    );
+                    None
+                }
+            }
+        }
+    };
+    let chain_now = fog_cli::ops::chain_time(&provider).await?;
+    let rows = fog_cli::jobs::list(
+        &journal,
+        me,
+        &d,
+        Some((&provider, chain_now)),
+        hub_page.as_ref(),
+        limit as usize,
+    )
+    .await?;
+    if identity.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!(
+            "no jobs (this machine's journal is {})",
+            journal.dir().display()
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<66}  {:<10}  {:<10}  {:<10}  LOCKED",
+        "JOB", "HERE", "HUB", "ESCROW"
+    );
+    for r in &rows {
+        let here = r.local.map_or("-", |s| s.as_str());
+        let hub = r.hub.map_or("-", |s| s.as_str());
+        let escrow = r.escrow.map_or("?", |s| s.name());
+        let locked = r.locked.map_or("-".to_owned(), fog_cli::ops::fog);
+        let note = if r.refundable {
+            "  (refundable: fog job refund)"
+        } else {
+            ""
+        };
+        println!(
+            "{:<66}  {here:<10}  {hub:<10}  {escrow:<10}  {locked}{note}",
+            r.job_id
+        );
+    }
+    Ok(())
+}
+
+/// The identity's key (password from --password-file or FOG_KEY_PASSWORD).
+fn provider_key(identity: &Identity) -> anyhow::Result<PrivateKeySigner> {
+    Ok(fog_protocol::keys::open(
+        keystore(identity)?,
+        &password(identity.password_file.as_deref())?,
+    )?)
+}
+
+/// `fog job refund JOB | --all`: the chain and the key only.
+async fn refund_command(
+    identity: &Identity,
+    job: Option<fog_protocol::B256>,
+    all: bool,
+) -> anyhow::Result<()> {
+    let (d, provider, me) = chain_only(identity)?;
+    let jobs = match job {
+        Some(job) => vec![job],
+        None => {
+            let journal = fog_cli::journal::Journal::default_location()?;
+            let chain_now = fog_cli::ops::chain_time(&provider).await?;
+            let rows = fog_cli::jobs::list(
+                &journal,
+                me,
+                &d,
+                Some((&provider, chain_now)),
+                None,
+                usize::MAX,
+            )
+            .await?;
+            rows.into_iter()
+                .filter(|r| r.refundable)
+                .map(|r| r.job_id)
+                .collect()
+        }
+    };
+    if all && jobs.is_empty() {
+        println!(
+            "nothing to refund: no job this machine opened has an open escrow past its deadline"
+        );
+    }
+    for job in jobs {
+        let (amount, tx) = fog_cli::run::refund(&provider, &d, me, job).await?;
+        println!(
+            "refunded {} of job {job} in {tx}",
+            fog_cli::ops::fog(amount)
+        );
     }
     Ok(())
 }
@@ -898,10 +1039,16 @@ async fn hub_command(action: HubAction, identity: &Identity) -> anyhow::Result<(
 
 async fn token_command(action: TokenAction, identity: &Identity) -> anyhow::Result<()> {
     use fog_cli::ops;
-    let (d, provider, me) = chain_only(identity)?;
     match action {
         TokenAction::Balance { who } => {
-            let who = who.unwrap_or(me);
+            // Reading a balance needs no key: only the keystore's public
+            // address when none is given, and never its password.
+            let (_, d, rpc) = deployment_and_rpc(identity)?;
+            let who = match who {
+                Some(who) => who,
+                None => fog_protocol::keys::address(keystore(identity)?)?,
+            };
+            let provider = ops::read_provider(rpc)?;
             let balance = ops::token_balance(&provider, &d, who).await?;
             if identity.json {
                 println!(
@@ -913,6 +1060,7 @@ async fn token_command(action: TokenAction, identity: &Identity) -> anyhow::Resu
             }
         }
         TokenAction::Transfer { to, amount } => {
+            let (d, provider, _) = chain_only(identity)?;
             let amount = tokens("amount", &amount)?;
             let tx = ops::token_transfer(&provider, &d, to, amount).await?;
             println!("sent {} to {to} in {tx}", fog_cli::ops::fog(amount));

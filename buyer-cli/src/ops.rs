@@ -100,6 +100,14 @@ pub fn signing_provider(rpc_url: &str, key: PrivateKeySigner) -> Result<DynProvi
         .erased())
 }
 
+/// A provider that only reads: no key.
+pub fn read_provider(rpc_url: &str) -> Result<DynProvider, OpsError> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| OpsError::Invalid(format!("--chain-rpc {rpc_url:?}: {e}")))?;
+    Ok(ProviderBuilder::new().connect_http(url).erased())
+}
+
 pub async fn token_balance(
     provider: &DynProvider,
     d: &Deployment,

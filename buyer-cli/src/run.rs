@@ -12,7 +12,7 @@ use alloy::network::EthereumWallet;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::SignerSync;
 use alloy::sol_types::SolStruct;
-use fog_protocol::api::{JobState, SettlementState};
+use fog_protocol::api::JobState;
 use fog_protocol::contracts::fog_token::FogToken;
 use fog_protocol::contracts::job_escrow::JobEscrow;
 use fog_protocol::deploy::Deployment;
@@ -61,11 +61,33 @@ pub enum RunError {
     #[error("the job ended {state}: {error}")]
     NotCompleted { state: String, error: String },
     #[error(
-        "the output's sha256 {actual} differs from the receipts on chain ({expected}): keep this as evidence"
+        "the output's sha256 {actual} differs from the receipts on chain ({expected}): it is evidence against the hub that served it{}",
+        kept.as_ref().map(|p| format!(" (kept in {})", p.display())).unwrap_or_default()
     )]
-    Mismatch { expected: B256, actual: B256 },
+    Mismatch {
+        expected: B256,
+        actual: B256,
+        /// Where the mismatching archive was kept.
+        kept: Option<PathBuf>,
+    },
     #[error("unpacking the output: {0}")]
     Unpack(#[from] fog_protocol::output::OutputError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error(
+        "{cause}\njob {job_id}'s escrow stays open with {} FOG: `fog job list` shows it; the hub releases it if the job fails, else `fog job refund {job_id}` takes it back once the chain passes its deadline ({})",
+        crate::ops::fog(*locked),
+        chrono::DateTime::from_timestamp(i64::try_from(*deadline).unwrap_or(i64::MAX), 0)
+            .map_or_else(|| deadline.to_string(), |t| t.to_rfc3339())
+    )]
+    EscrowOpen {
+        job_id: B256,
+        locked: U256,
+        deadline: u64,
+        cause: Box<RunError>,
+    },
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobsError),
 }
 
 fn chain(e: impl std::fmt::Display) -> RunError {
@@ -166,10 +188,6 @@ impl Context {
     }
 }
 
-fn now() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
-}
-
 /// Runs the job; `progress` hears each step, `log` each log line.
 pub async fn run(
     ctx: &mut Context,
@@ -229,9 +247,17 @@ pub async fn run(
         },
         replicas: req.replicas,
         maxPayment: req.max_price,
-        deadline: now() + req.deadline_secs,
+        deadline: 0,
     };
-    spec.validate(now())?;
+    // The chain's clock decides the deadline, which must leave the whole run,
+    // the settlement window and a margin for the submission.
+    let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
+    let least = req
+        .max_duration_secs
+        .saturating_add(fog_protocol::SETTLEMENT_WINDOW_SECS)
+        .saturating_add(DEADLINE_MARGIN_SECS);
+    spec.deadline = chain_now.saturating_add(req.deadline_secs.max(least));
+    spec.validate(chain_now)?;
 
     progress("asking the hub for a quote");
     let quote = ctx.hub.quote(&spec).await?;
@@ -249,26 +275,86 @@ pub async fn run(
         });
     }
 
-    // The chain's clock decides the deadline, which must leave the whole run,
-    // the settlement window and a margin for the submission.
-    let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
-    let least = req
-        .max_duration_secs
-        .saturating_add(fog_protocol::SETTLEMENT_WINDOW_SECS)
-        .saturating_add(DEADLINE_MARGIN_SECS);
-    spec.deadline = chain_now + req.deadline_secs.max(least);
     let domain = ctx.deployment.domain();
     let signed = SignedJobSpec::sign(spec.clone(), &ctx.key, &domain).map_err(chain)?;
 
-    progress("opening the escrow (one transaction, with a permit)");
-    let (job_id, open_tx) = open_escrow(ctx, &spec, chain_now).await?;
+    // Recorded here before the escrow exists: whatever happens to the hub
+    // from now on, this machine knows the job and can refund it.
+    let journal = crate::journal::Journal::default_location()?;
+    let mut salt = [0u8; 32];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut salt);
+    let salt = B256::from(salt);
+    let buyer = ctx.key.address();
+    let mut local = crate::journal::LocalJob {
+        job_id: crate::journal::job_id_for(buyer, salt),
+        salt,
+        buyer,
+        hub: ctx.hub_address,
+        hub_url: ctx.hub.url().to_owned(),
+        chain_id: ctx.deployment.chain_id,
+        escrow: ctx.deployment.escrow,
+        spec: spec.clone(),
+        created_at: chain_now,
+        open_tx: None,
+        state: crate::journal::LocalState::Opening,
+    };
+    journal.record(&local)?;
+    progress(&format!(
+        "opening the escrow of job {} (one transaction, with a permit)",
+        local.job_id
+    ));
+    let (job_id, open_tx) = {
+        // One opening at a time per key, across processes: nonces and permits.
+        let _lock = journal.lock_openings(buyer)?;
+        open_escrow(ctx, &spec, chain_now, salt).await?
+    };
+    if job_id != local.job_id {
+        return Err(RunError::Chain(format!(
+            "the escrow opened job {job_id}, not {} as computed from the salt: is {} the JobEscrow it claims to be?",
+            local.job_id, ctx.deployment.escrow
+        )));
+    }
+    local.open_tx = Some(open_tx);
+    local.state = crate::journal::LocalState::Opened;
+    journal.record(&local)?;
+    let (deadline, locked) = (spec.deadline, spec.maxPayment);
+    drive(ctx, req, &journal, local, files, signed, progress, log)
+        .await
+        .map_err(|e| match e {
+            // The hub or the chain failed us with the money locked: say where it is.
+            RunError::Hub(_) | RunError::Chain(_) | RunError::Journal(_) => RunError::EscrowOpen {
+                job_id,
+                locked,
+                deadline,
+                cause: Box::new(e),
+            },
+            other => other,
+        })
+}
 
+/// From an open escrow to the verified output: inputs, submission, logs,
+/// settlement, download.
+#[allow(clippy::too_many_arguments)] // the steps' state, handed over once
+async fn drive(
+    ctx: &mut Context,
+    req: &RunRequest,
+    journal: &crate::journal::Journal,
+    mut local: crate::journal::LocalJob,
+    files: Vec<(String, Vec<u8>)>,
+    signed: SignedJobSpec,
+    mut progress: impl FnMut(&str),
+    log: impl FnMut(&str, &str),
+) -> Result<RunReport, RunError> {
+    let (job_id, spec) = (local.job_id, signed.payload.clone());
+    let open_tx = local.open_tx.unwrap_or_default();
     progress("uploading inputs and submitting the signed spec");
     ctx.hub.login(&ctx.key).await?;
     for (name, bytes) in files {
         ctx.hub.upload(&name, bytes, Some(job_id)).await?;
     }
     submit_when_confirmed(ctx, job_id, &signed, spec.deadline, &mut progress).await?;
+    local.state = crate::journal::LocalState::Submitted;
+    journal.record(&local)?;
     let mut report = RunReport {
         job_id,
         spec_hash: spec.spec_hash(),
@@ -337,7 +423,15 @@ async fn submit_when_confirmed(
             Err(ClientError::Refused {
                 status: 425,
                 message,
-            }) if now() < deadline => {
+            }) => {
+                // The escrow's deadline is in chain time: so is the give-up.
+                let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
+                if chain_now >= deadline {
+                    return Err(RunError::Hub(ClientError::Refused {
+                        status: 425,
+                        message,
+                    }));
+                }
                 if !told {
                     progress(&format!("waiting: {message}"));
                     told = true;
@@ -349,35 +443,67 @@ async fn submit_when_confirmed(
     }
 }
 
-/// The settlement of a completed job, read from the chain: the settlement
-/// transaction the hub reports, and the receipts it emitted.
-pub async fn settled(ctx: &Context, job_id: B256) -> Result<(B256, Settlement), RunError> {
-    let job = ctx.hub.status(job_id).await?.summary;
-    let settlement = job.settlement;
-    if settlement.state != Some(SettlementState::Settled) {
+/// The settlement of a job, read from the chain alone (no hub, no key): the
+/// settlement transaction (its `JobSettled` log) and the receipts it emitted,
+/// checked against the evidence the escrow keeps for the job.
+pub async fn settlement_on_chain(
+    provider: &DynProvider,
+    d: &Deployment,
+    job_id: B256,
+) -> Result<(B256, Settlement), RunError> {
+    use alloy::rpc::types::Filter;
+    use alloy::sol_types::SolEvent;
+    let filter = Filter::new()
+        .address(d.escrow)
+        .event_signature(JobEscrow::JobSettled::SIGNATURE_HASH)
+        .topic1(job_id)
+        .from_block(d.block);
+    let logs = provider.get_logs(&filter).await.map_err(chain)?;
+    let Some(tx) = logs.first().and_then(|l| l.transaction_hash) else {
+        let escrow = JobEscrow::new(d.escrow, provider);
+        let job = escrow.getJob(job_id).call().await.map_err(chain)?;
+        let status = fog_protocol::contracts::EscrowStatus::from_code(job.status);
         return Err(RunError::NotCompleted {
-            state: format!(
-                "{} (settlement: {})",
-                job.state,
-                settlement.state.map_or("not yet", SettlementState::as_str)
-            ),
-            error: settlement.error.or(job.error).unwrap_or_default(),
+            state: format!("not settled on chain (escrow: {status})"),
+            error: String::new(),
         });
-    }
-    let tx = settlement
-        .tx
-        .ok_or_else(|| RunError::Chain("the hub reports no settlement transaction".into()))?;
-    Ok((tx, read_settlement(ctx, job_id, tx).await?))
+    };
+    Ok((tx, read_settlement(provider, d, job_id, tx).await?))
 }
 
-/// Checks `archive` against the output hash the job's receipts carry on chain.
-pub async fn verify(ctx: &Context, job_id: B256, archive: &[u8]) -> Result<B256, RunError> {
-    let (_, (_, expected, _, _)) = settled(ctx, job_id).await?;
+/// The settlement of a job the buyer ran: see [`settlement_on_chain`].
+pub async fn settled(ctx: &Context, job_id: B256) -> Result<(B256, Settlement), RunError> {
+    settlement_on_chain(&ctx.provider, &ctx.deployment, job_id).await
+}
+
+/// Checks `archive` against the output hash the job's receipts carry on chain,
+/// with nothing but the chain: anyone holding an archive can check it.
+pub async fn verify_archive(
+    provider: &DynProvider,
+    d: &Deployment,
+    job_id: B256,
+    archive: &[u8],
+) -> Result<B256, RunError> {
+    let (_, (_, expected, _, _)) = settlement_on_chain(provider, d, job_id).await?;
     let actual = sha256(archive);
     if actual != expected {
-        return Err(RunError::Mismatch { expected, actual });
+        return Err(RunError::Mismatch {
+            expected,
+            actual,
+            kept: None,
+        });
     }
     Ok(actual)
+}
+
+/// Where a downloaded archive that does not match the chain is kept: it is
+/// evidence against the hub that served it.
+fn keep_evidence(job_id: B256, archive: &[u8]) -> Option<PathBuf> {
+    let dir = PathBuf::from("fog-evidence");
+    std::fs::create_dir_all(&dir).ok()?;
+    let path = dir.join(format!("{job_id}-{}.tar", sha256(archive)));
+    std::fs::write(&path, archive).ok()?;
+    Some(path)
 }
 
 /// Downloads a settled job's output, checks it against the chain, unpacks it into `out`.
@@ -400,6 +526,7 @@ pub async fn fetch_verified(
         return Err(RunError::Mismatch {
             expected: output_hash,
             actual,
+            kept: keep_evidence(job_id, &archive),
         });
     }
     unpack_archive(archive.as_slice(), out)?;
@@ -413,51 +540,34 @@ pub async fn fetch_verified(
     })
 }
 
-/// Takes the locked tokens back from an escrow whose deadline passed
-/// unsettled; says why not otherwise. Returns the amount and the transaction.
-pub async fn refund(ctx: &Context, job_id: B256) -> Result<(U256, B256), RunError> {
-    let escrow = JobEscrow::new(ctx.deployment.escrow, &ctx.provider);
-    let job = escrow.getJob(job_id).call().await.map_err(chain)?;
-    use fog_protocol::contracts::EscrowStatus;
-    match EscrowStatus::from_code(job.status) {
-        EscrowStatus::None => {
-            return Err(RunError::Chain(format!(
-                "no escrow was opened for job {job_id}"
-            )));
-        }
-        EscrowStatus::Settled => {
-            return Err(RunError::Chain(format!(
-                "job {job_id} was settled: nothing to refund"
-            )));
-        }
-        EscrowStatus::Refunded => {
-            return Err(RunError::Chain(format!(
-                "job {job_id} was already refunded"
-            )));
-        }
-        EscrowStatus::Open => {}
-    }
-    if job.buyer != ctx.key.address() {
-        return Err(RunError::Chain(format!(
-            "job {job_id}'s escrow belongs to {}, not to you",
-            job.buyer
-        )));
-    }
-    let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
-    let deadline = job.deadline.to::<u64>();
-    if chain_now <= deadline {
-        return Err(RunError::Chain(format!(
-            "job {job_id}'s deadline {deadline} has not passed (chain time {chain_now}); the hub may still settle it"
-        )));
-    }
-    let receipt = confirmed("the refund", escrow.refund(job_id).send().await).await?;
-    Ok((U256::from(job.maxPayment), receipt.transaction_hash))
+/// Takes back the tokens of `job_id`'s escrow once its deadline has passed
+/// unsettled. Needs only the chain and the buyer's key (in `provider`): the
+/// hub may be gone.
+pub async fn refund(
+    provider: &DynProvider,
+    d: &Deployment,
+    buyer: Address,
+    job_id: B256,
+) -> Result<(U256, B256), RunError> {
+    let escrow = crate::jobs::escrow_of(provider, d, job_id).await?;
+    let chain_now = crate::ops::chain_time(provider).await.map_err(chain)?;
+    crate::jobs::check_refundable(job_id, &escrow, buyer, chain_now)?;
+    let receipt = confirmed(
+        "the refund",
+        JobEscrow::new(d.escrow, provider)
+            .refund(job_id)
+            .send()
+            .await,
+    )
+    .await?;
+    Ok((escrow.locked, receipt.transaction_hash))
 }
 
 async fn open_escrow(
     ctx: &Context,
     spec: &JobSpec,
     chain_now: u64,
+    salt: B256,
 ) -> Result<(B256, B256), RunError> {
     let d = &ctx.deployment;
     let token = FogToken::new(d.token, &ctx.provider);
@@ -492,9 +602,6 @@ async fn open_escrow(
         .key
         .sign_hash_sync(&permit.eip712_signing_hash(&token_domain))
         .map_err(chain)?;
-    let mut salt = [0u8; 32];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut salt);
-    let salt = B256::from(salt);
     let v = 27 + u8::from(signature.v());
     let receipt = confirmed(
         "opening the escrow",
@@ -553,12 +660,12 @@ async fn confirmed(
 /// Reads what the settlement transaction emitted: each receipt (evidence on
 /// chain) and the split of the money.
 pub async fn read_settlement(
-    ctx: &Context,
+    provider: &DynProvider,
+    d: &Deployment,
     job_id: B256,
     tx: B256,
 ) -> Result<Settlement, RunError> {
-    let receipt = ctx
-        .provider
+    let receipt = provider
         .get_transaction_receipt(tx)
         .await
         .map_err(chain)?
@@ -566,13 +673,15 @@ pub async fn read_settlement(
     let mut miners = Vec::new();
     let mut output = None;
     let mut split = None;
+    let mut hashes = Vec::new();
     for log in receipt.inner.logs() {
-        if log.address() != ctx.deployment.escrow {
+        if log.address() != d.escrow {
             continue;
         }
         if let Ok(settled) = log.log_decode::<JobEscrow::ReceiptSettled>() {
             let r = &settled.inner.data;
             if r.jobId == job_id {
+                hashes.push(r.receiptHash);
                 miners.push(Payment {
                     miner: r.receipt.miner,
                     amount: r.receipt.amountCharged,
@@ -589,6 +698,17 @@ pub async fn read_settlement(
         .ok_or_else(|| RunError::Chain(format!("{tx} settled no receipt of job {job_id}")))?;
     let (commission, refund) =
         split.ok_or_else(|| RunError::Chain(format!("{tx} did not settle job {job_id}")))?;
+    // The receipts in the events are the ones the escrow committed to.
+    let evidence = JobEscrow::new(d.escrow, provider)
+        .evidence(job_id)
+        .call()
+        .await
+        .map_err(chain)?;
+    if evidence != alloy::primitives::keccak256(hashes.concat()) {
+        return Err(RunError::Chain(format!(
+            "the receipts {tx} emitted for job {job_id} do not open the evidence the escrow keeps"
+        )));
+    }
     Ok((miners, output, commission, refund))
 }
 

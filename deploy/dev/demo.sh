@@ -85,6 +85,8 @@ rpc="http://127.0.0.1:$chain_port"
 hub_url="http://127.0.0.1:$hub_port"
 export FOG_RPC_URL="$rpc" FOG_DEPLOYMENT="$demo/deployment.json" FOG_KEY_PASSWORD="$password"
 export FOG_HUB_URL="$hub_url"
+# The demo's chain is thrown away at the end: so is the buyer's job journal.
+export FOG_JOBS_DIR="$demo/jobs"
 unset FOG_KEYSTORE RUST_BACKTRACE RUST_LIB_BACKTRACE
 
 # `as ROLE fog …`: run the CLI with ROLE's keystore.

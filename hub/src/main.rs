@@ -74,7 +74,18 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn main() -> anyhow::Result<()> {
+/// Ordinary errors are one paragraph, whatever RUST_BACKTRACE says.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve {
             config,

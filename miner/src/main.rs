@@ -124,7 +124,18 @@ fn password(file: Option<&Path>) -> anyhow::Result<String> {
     )?)
 }
 
-fn main() -> anyhow::Result<()> {
+/// Ordinary errors are one paragraph, whatever RUST_BACKTRACE says.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The agent is a service and says what it does; one-off commands keep
     // stderr for the job's own logs and for warnings.

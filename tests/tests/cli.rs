@@ -11,12 +11,14 @@ const PASSWORD: &str = "buyer password";
 
 struct Buyer {
     args: Vec<String>,
+    /// The buyer's job journal (FOG_JOBS_DIR), one per keystore.
+    jobs_dir: String,
 }
 
 impl Buyer {
     /// `fog` with `keystore`, the fleet's deployment and chain, and with `hub` its hub too.
     fn on_chain(fleet: &Fleet, keystore: String, hub: bool) -> Self {
-        let mut args = vec!["--keystore".into(), keystore];
+        let mut args = vec!["--keystore".into(), keystore.clone()];
         if hub {
             args.extend(["--hub".into(), fleet.hub_url.clone()]);
         }
@@ -26,7 +28,8 @@ impl Buyer {
             "--chain-rpc".into(),
             fleet.devnet.anvil.endpoint(),
         ]);
-        Self { args }
+        let jobs_dir = format!("{keystore}.jobs");
+        Self { args, jobs_dir }
     }
 
     /// `fog <command> <action> <identity flags> <rest>`: before any `--`.
@@ -37,6 +40,7 @@ impl Buyer {
             .args(&self.args)
             .args(rest)
             .env("FOG_KEY_PASSWORD", PASSWORD)
+            .env("FOG_JOBS_DIR", &self.jobs_dir)
             .env_remove("FOG_HUB_URL")
             .output()
             .unwrap()
@@ -297,6 +301,105 @@ async fn a_job_no_miner_takes_is_refunded_after_its_deadline() {
         "{}",
         text(&twice)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_hub_dies_is_listed_and_refunded_from_this_machine() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let _miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    fleet.wait_for_miners(1).await.unwrap();
+    let funded = fleet.buyer().await.unwrap();
+    let dir = fleet.dir.path().join("buyer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keystore = dir.join("key.json").to_str().unwrap().to_owned();
+    let imported = import_key(&keystore, &funded.key);
+    assert!(imported.status.success(), "{}", text(&imported));
+    let buyer = Buyer::on_chain(&fleet, keystore.clone(), true);
+    let before = fleet.devnet.balance(funded.address()).await.unwrap();
+
+    // Submitted, then the hub disappears for good.
+    let run = buyer.fog(&[
+        "job",
+        "run",
+        "--image",
+        &fleet.image,
+        "--memory",
+        "64M",
+        "--disk",
+        "16M",
+        "--duration",
+        "30",
+        "--max-price",
+        "1",
+        "--json",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    assert!(run.status.success(), "{}", text(&run));
+    let job = json_field(&run, "jobId");
+    fleet.hub_proc.kill();
+
+    // The journal and the chain still know the job and the locked money.
+    let listed = buyer.fog(&["job", "list", "--json"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(
+        String::from_utf8_lossy(&listed.stderr).contains("did not answer"),
+        "{}",
+        text(&listed)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["jobId"] == job.as_str())
+        .unwrap_or_else(|| panic!("{job} not listed: {rows}"));
+    assert_eq!(row["local"], "submitted", "{row}");
+    assert_eq!(row["escrow"], "open", "{row}");
+    assert_eq!(row["hub"], serde_json::Value::Null, "{row}");
+    assert_eq!(row["refundable"], false, "{row}");
+
+    // Not yet: the deadline protects the hub's right to settle.
+    let early = buyer.fog(&["job", "refund", "--all"]);
+    assert!(early.status.success(), "{}", text(&early));
+    assert!(
+        text(&early).contains("nothing to refund"),
+        "{}",
+        text(&early)
+    );
+    let no_hub = Buyer::on_chain(&fleet, keystore, false);
+    let direct = no_hub.fog(&["job", "refund", &job]);
+    assert!(
+        !direct.status.success() && text(&direct).contains("has not passed"),
+        "{}",
+        text(&direct)
+    );
+
+    // Past the deadline (the CLI's default: an hour) the money comes back
+    // with nothing but the chain and the key.
+    fleet.devnet.advance(3_700).await.unwrap();
+    let table = no_hub.fog(&["job", "list"]);
+    assert!(
+        text(&table).contains(&job) && text(&table).contains("refundable"),
+        "{}",
+        text(&table)
+    );
+    let refunded = no_hub.fog(&["job", "refund", "--all"]);
+    assert!(refunded.status.success(), "{}", text(&refunded));
+    assert!(
+        text(&refunded).contains(&format!("of job {job}")),
+        "{}",
+        text(&refunded)
+    );
+    assert_eq!(
+        fleet.devnet.balance(funded.address()).await.unwrap(),
+        before,
+        "every locked token came back"
+    );
+    let after = no_hub.fog(&["job", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(rows[0]["escrow"], "refunded", "{rows}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
