@@ -118,6 +118,7 @@ enum JobAction {
     /// My jobs, newest first: those this machine opened (from its journal,
     /// also when the hub is down), with each escrow's status on chain and the
     /// hub's state when it answers.
+    #[command(visible_alias = "ls")]
     List {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,

@@ -183,11 +183,32 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
         "{}",
         text(&status)
     );
-    let list = buyer.fog(&["job", "list"]);
+    let list = buyer.fog(&["job", "ls"]);
     assert!(
-        text(&list).contains(report["jobId"].as_str().unwrap()),
+        text(&list).lines().any(|l| {
+            l.split_whitespace().collect::<Vec<_>>()
+                == [
+                    report["jobId"].as_str().unwrap(),
+                    "submitted",
+                    "completed",
+                    "settled",
+                    "-",
+                ]
+        }),
         "{}",
         text(&list)
+    );
+    // The logs stay readable after the job ended (for the retention period).
+    let logs = buyer.fog(&["job", "logs", report["jobId"].as_str().unwrap()]);
+    assert!(
+        logs.status.success() && String::from_utf8_lossy(&logs.stdout).contains("sorted it"),
+        "{}",
+        text(&logs)
+    );
+    assert!(
+        text(&status).contains("kept until"),
+        "the status says how long: {}",
+        text(&status)
     );
 
     // Refusals say what to do, and lock nothing.
@@ -301,6 +322,70 @@ async fn a_job_no_miner_takes_is_refunded_after_its_deadline() {
         "{}",
         text(&twice)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_runs_from_one_key_at_once_all_succeed() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let _miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    fleet.wait_for_miners(1).await.unwrap();
+    let funded = fleet.buyer().await.unwrap();
+    let dir = fleet.dir.path().join("buyer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keystore = dir.join("key.json").to_str().unwrap().to_owned();
+    let imported = import_key(&keystore, &funded.key);
+    assert!(imported.status.success(), "{}", text(&imported));
+    let buyer = Buyer::on_chain(&fleet, keystore, true);
+
+    // Three processes race for the same key's transaction and permit nonces.
+    let runs: Vec<_> = (0..3)
+        .map(|i| {
+            let word = format!("run-{i}");
+            let (head, rest) = (["job", "run"], buyer.args.clone());
+            Command::new(fog_tests::binary("fog").unwrap())
+                .args(head)
+                .args(rest)
+                .args([
+                    "--image",
+                    &fleet.image,
+                    "--cpus",
+                    "0.5",
+                    "--memory",
+                    "64M",
+                    "--disk",
+                    "16M",
+                    "--max-price",
+                    "1",
+                    "--wait",
+                    "--json",
+                    "--",
+                    "sh",
+                    "-c",
+                    &format!("echo {word} > /fog/out/word"),
+                ])
+                .current_dir(&dir)
+                .env("FOG_KEY_PASSWORD", PASSWORD)
+                .env("FOG_JOBS_DIR", &buyer.jobs_dir)
+                .env_remove("FOG_HUB_URL")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut jobs = std::collections::HashSet::new();
+    for (i, child) in runs.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "run {i}: {}", text(&out));
+        let job = json_field(&out, "jobId");
+        // Each unpacked into its own default directory, fog-out/<job id>.
+        assert_eq!(
+            std::fs::read_to_string(dir.join("fog-out").join(&job).join("word")).unwrap(),
+            format!("run-{i}\n")
+        );
+        jobs.insert(job);
+    }
+    assert_eq!(jobs.len(), 3, "three distinct jobs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
