@@ -47,11 +47,21 @@ pub enum RunError {
     #[error(transparent)]
     Image(#[from] crate::images::ImageError),
     #[error(
-        "no miner can run this job now ({fitting} fit, {replicas} needed): lower the resources or try later"
+        "all miners that could run this job are busy now ({fitting} free, {replicas} needed): try again later, or ask for fewer resources"
     )]
     NoMiners { fitting: u64, replicas: u64 },
     #[error(
-        "the cheapest fitting miners need a max payment of {needed} base units; --max-price allows {offered}: raise it"
+        "no miner on this hub can ever run this job ({capable} could, {replicas} needed): {why}"
+    )]
+    NeverFits {
+        capable: u64,
+        replicas: u64,
+        why: String,
+    },
+    #[error(
+        "the cheapest fitting miners need a max payment of {}; --max-price allows {}: raise it",
+        crate::ops::fog(*needed),
+        crate::ops::fog(*offered)
     )]
     TooCheap { needed: U256, offered: U256 },
     #[error(transparent)]
@@ -75,7 +85,7 @@ pub enum RunError {
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
     #[error(
-        "{cause}\njob {job_id}'s escrow stays open with {} FOG: `fog job list` shows it; the hub releases it if the job fails, else `fog job refund {job_id}` takes it back once the chain passes its deadline ({})",
+        "{cause}\njob {job_id}'s escrow stays open with {}: `fog job list` shows it; the hub releases it if the job fails, else `fog job refund {job_id}` takes it back once the chain passes its deadline ({})",
         crate::ops::fog(*locked),
         chrono::DateTime::from_timestamp(i64::try_from(*deadline).unwrap_or(i64::MAX), 0)
             .map_or_else(|| deadline.to_string(), |t| t.to_rfc3339())
@@ -261,6 +271,13 @@ pub async fn run(
 
     progress("asking the hub for a quote");
     let quote = ctx.hub.quote(&spec).await?;
+    if quote.capable_miners < u64::from(req.replicas) {
+        return Err(RunError::NeverFits {
+            capable: quote.capable_miners,
+            replicas: u64::from(req.replicas),
+            why: never_fits_why(&spec, &quote.largest_offer),
+        });
+    }
     if !quote.enough_miners {
         return Err(RunError::NoMiners {
             fitting: quote.fitting_miners,
@@ -399,6 +416,52 @@ async fn drive(
         .unwrap_or_else(|| PathBuf::from("fog-out").join(job_id.to_string()));
     report.result = Some(fetch_verified(ctx, job_id, &out).await?);
     Ok(report)
+}
+
+/// Why no miner can take `spec`: the resources over the largest offer, else
+/// the placement.
+fn never_fits_why(spec: &JobSpec, largest: &fog_protocol::Resources) -> String {
+    let want = &spec.resources;
+    let mut over = Vec::new();
+    if want.cpuMillicores > largest.cpuMillicores {
+        over.push(format!(
+            "--cpus {} (the largest offer has {})",
+            want.cpuMillicores as f64 / 1000.0,
+            largest.cpuMillicores as f64 / 1000.0
+        ));
+    }
+    for (flag, wanted, most) in [
+        ("--memory", want.memoryBytes, largest.memoryBytes),
+        ("--disk", want.diskBytes, largest.diskBytes),
+    ] {
+        if wanted > most {
+            over.push(format!(
+                "{flag} {} (the largest offer has {})",
+                bytes_text(wanted),
+                bytes_text(most)
+            ));
+        }
+    }
+    if want.gpuCount > largest.gpuCount {
+        over.push(format!(
+            "{} GPUs (the largest offer has {})",
+            want.gpuCount, largest.gpuCount
+        ));
+    }
+    if over.is_empty() {
+        "too few miners match its region, labels or isolation (or its replicas): relax --region/--label/--isolation or lower --replicas".to_owned()
+    } else {
+        format!("lower {}", over.join(", "))
+    }
+}
+
+fn bytes_text(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
+        format!("{}G", n >> 30)
+    } else {
+        format!("{}M", n.div_ceil(MIB))
+    }
 }
 
 /// Submits the signed spec; a hub that waits for confirmations (reorgs)

@@ -1053,12 +1053,15 @@ impl Engine {
         use fog_protocol::charge::BPS;
         let k = usize::from(spec.replicas.max(1));
         let costs = self.scheduler.costs(spec, unix_now());
+        let (capable_miners, largest_offer) = self.scheduler.capable(spec);
         let per_replica = costs.get(k - 1).copied().unwrap_or(U256::ZERO);
         let miners = per_replica * U256::from(k);
         let fee = U256::from(self.config.fee_bps);
         let suggested = miners + (miners * fee).div_ceil(U256::from(BPS));
         Quote {
             fitting_miners: costs.len() as u64,
+            capable_miners,
+            largest_offer,
             replicas: spec.replicas,
             enough_miners: costs.len() >= k,
             per_replica,

@@ -80,6 +80,17 @@ fn give_back(free: &mut Resources, back: &Resources, cap: &Resources) {
     free.gpuCount = (free.gpuCount + back.gpuCount).min(cap.gpuCount);
 }
 
+/// The spec's region, labels and network allow the miner.
+fn placed(slot: &MinerSlot, spec: &JobSpec) -> bool {
+    (spec.placement.region.is_empty() || spec.placement.region == slot.offer.region)
+        && spec
+            .placement
+            .labels
+            .iter()
+            .all(|l| slot.offer.labels.contains(l))
+        && (spec.network == 0 || slot.offer.allows_network)
+}
+
 /// What `slot` would charge for the request, if it may run it at all. The
 /// cheap checks come first; the price (256-bit arithmetic) is computed once,
 /// for the miners that pass them.
@@ -90,13 +101,7 @@ fn fit_cost(slot: &MinerSlot, req: &Request<'_>) -> Option<U256> {
             .offer
             .available_until
             .is_none_or(|until| until >= req.now.saturating_add(spec.maxDurationSecs))
-        && (spec.placement.region.is_empty() || spec.placement.region == slot.offer.region)
-        && spec
-            .placement
-            .labels
-            .iter()
-            .all(|l| slot.offer.labels.contains(l))
-        && (spec.network == 0 || slot.offer.allows_network);
+        && placed(slot, spec);
     if !fits {
         return None;
     }
@@ -235,6 +240,25 @@ impl Scheduler {
         let slot = self.slots.get_mut(&miner)?;
         take(&mut slot.free, &req.spec.resources);
         Some(miner)
+    }
+
+    /// How many miners could ever take `spec` (their whole offer, whatever
+    /// they run now and whenever their window opens), and the largest
+    /// capacity offered per resource.
+    pub fn capable(&self, spec: &JobSpec) -> (u64, Resources) {
+        let mut largest = Resources::default();
+        let mut capable = 0;
+        for slot in self.slots.values() {
+            let cap = &slot.offer.capacity;
+            largest.cpuMillicores = largest.cpuMillicores.max(cap.cpuMillicores);
+            largest.memoryBytes = largest.memoryBytes.max(cap.memoryBytes);
+            largest.diskBytes = largest.diskBytes.max(cap.diskBytes);
+            largest.gpuCount = largest.gpuCount.max(cap.gpuCount);
+            if fits_in(&spec.resources, cap) && placed(slot, spec) {
+                capable += 1;
+            }
+        }
+        (capable, largest)
     }
 
     /// Floors of the miners that could run `spec` at any price, cheapest first.

@@ -220,9 +220,17 @@ pub struct QuoteRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Quote {
-    /// Connected miners that could run it (resources, window, placement,
-    /// network), whatever their price.
+    /// Connected miners that could run it now (free resources, window,
+    /// placement, network), whatever their price.
     pub fitting_miners: u64,
+    /// Connected miners whose whole offer could ever take it (capacity,
+    /// placement, network), busy or not: fewer than `replicas` means no
+    /// waiting will help.
+    pub capable_miners: u64,
+    /// The largest capacity any connected miner offers, per resource: what
+    /// a spec no miner can take must fit within.
+    #[schema(value_type = schema::Resources)]
+    pub largest_offer: crate::Resources,
     pub replicas: u16,
     /// At least `replicas` miners fit.
     pub enough_miners: bool,

@@ -214,10 +214,17 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
     // Refusals say what to do, and lock nothing.
     let before = fleet.devnet.balance(funded.address()).await.unwrap();
     let refusals: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--max-price", "0.000000000000000001"], "raise it"),
+        (
+            vec!["--max-price", "0.000000000000000001"],
+            "--max-price allows 0.000000000000000001 FOG: raise it",
+        ),
         (
             vec!["--max-price", "1", "--region", "mars"],
-            "no miner can run this job now",
+            "no miner on this hub can ever run this job (0 could, 1 needed): too few miners match its region",
+        ),
+        (
+            vec!["--max-price", "1", "--memory", "64G"],
+            "lower --memory 64G (the largest offer has",
         ),
         (vec!["--max-price", "1", "--memory", "lots"], "--memory"),
         (
@@ -423,6 +430,31 @@ async fn a_job_whose_hub_dies_is_listed_and_refunded_from_this_machine() {
     ]);
     assert!(run.status.success(), "{}", text(&run));
     let job = json_field(&run, "jobId");
+    // The miner could take two CPUs, but one is in use: busy, not impossible.
+    for _ in 0..150 {
+        if text(&buyer.fog(&["job", "status", &job])).contains("miner ") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let busy = buyer.fog(&[
+        "job",
+        "run",
+        "--image",
+        &fleet.image,
+        "--cpus",
+        "2",
+        "--max-price",
+        "1",
+        "--",
+        "true",
+    ]);
+    assert!(
+        !busy.status.success()
+            && text(&busy).contains("all miners that could run this job are busy now"),
+        "{}",
+        text(&busy)
+    );
     fleet.hub_proc.kill();
 
     // The journal and the chain still know the job and the locked money.
