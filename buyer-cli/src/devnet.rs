@@ -277,6 +277,11 @@ impl Devnet {
                 .arg(rpc_port.to_string())
                 .arg("--state")
                 .arg(&chain_state)
+                // A block every 2 s besides one per transaction: the
+                // chain's clock (its latest block) keeps up with the wall
+                // clock, as on a real chain, so deadlines computed from it
+                // hold when the devnet has been idle.
+                .args(["--block-time", "2", "--mixed-mining"])
                 .arg("--silent"),
         )?;
         self.wait("chain", 30, || async {

@@ -180,10 +180,6 @@ fn parse_hash(what: &str, text: &str) -> ApiResult<B256> {
     })
 }
 
-fn unix_now() -> u64 {
-    fog_protocol::clock::unix_now()
-}
-
 /// The caller's principal from `Authorization: Bearer TOKEN`.
 fn principal(app: &Shared, headers: &HeaderMap) -> ApiResult<Principal> {
     let value = headers
@@ -451,7 +447,7 @@ async fn quote(
 ) -> ApiResult<Json<fog_protocol::api::Quote>> {
     let req: QuoteRequest = parse_json(body)?;
     req.spec
-        .validate(unix_now())
+        .validate(app.chain.clock().unix_now())
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("spec: {e}")))?;
     let quote = app
         .engine
@@ -473,7 +469,7 @@ async fn submit(
 ) -> ApiResult<Response> {
     let req: SubmitRequest = parse_json(body)?;
     req.spec
-        .validate(unix_now())
+        .validate(app.chain.clock().unix_now())
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("spec: {e}")))?;
     let signed = fog_protocol::SignedJobSpec {
         payload: req.spec,
@@ -803,7 +799,7 @@ async fn cancel_job(
 /// What a key may store now: its free allowance plus what its stake buys,
 /// capped. Returns (max bytes, max blobs, stake).
 async fn quota_of(app: &Shared, key: Address) -> ApiResult<Quota> {
-    let stake = app.store.stake(key, unix_now()).await?;
+    let stake = app.store.stake(key, app.chain.clock().unix_now()).await?;
     let (used_bytes, used_blobs) = app.store.usage(key).await?;
     let st = &app.storage;
     let tokens = stake / U256::from(10u64).pow(U256::from(18u64));

@@ -86,6 +86,9 @@ pub struct Chain {
     /// The last block timestamp read and when: deadlines are whole seconds,
     /// so one read a second serves every submission in it.
     clock: std::sync::Arc<std::sync::Mutex<Option<(u64, std::time::Instant)>>>,
+    /// Every read of the chain's time corrects this clock, which the engine
+    /// and the API judge deadlines by.
+    chain_clock: std::sync::Arc<fog_protocol::clock::ChainClock>,
 }
 
 /// How long a read block timestamp stands for the chain's time.
@@ -120,6 +123,7 @@ impl Chain {
             chain_id,
             confirmations: 0,
             clock: Default::default(),
+            chain_clock: Default::default(),
         })
     }
 
@@ -196,6 +200,12 @@ impl Chain {
         Ok((HubState::from_code(terms.state), terms.signer, terms.feeBps))
     }
 
+    /// The chain's time between reads: the machine's clock corrected by the
+    /// last block seen (see [`fog_protocol::clock::ChainClock`]).
+    pub fn clock(&self) -> fog_protocol::clock::SharedClock {
+        self.chain_clock.clone()
+    }
+
     /// The latest block's timestamp: the chain's idea of now, which decides
     /// deadlines (read at most once a second).
     pub async fn now(&self) -> Result<u64, EscrowError> {
@@ -209,6 +219,7 @@ impl Chain {
             return Ok(timestamp);
         }
         let timestamp = self.latest_timestamp().await?;
+        self.chain_clock.observe(timestamp);
         *self
             .clock
             .lock()

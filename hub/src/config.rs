@@ -190,11 +190,16 @@ pub struct MinersConfig {
     /// Assignments beyond k a job may use before it fails.
     #[serde(default = "default_reassignments")]
     pub max_reassignments: u32,
-    /// Seconds a miner may hold an assignment beyond the job's max duration
-    /// (image pull, input fetch, output upload) before it has timed out and
-    /// the replica goes to another miner.
+    /// Seconds a miner may hold an assignment beyond the job's max duration,
+    /// counted from the container's start (collecting and uploading the
+    /// output), before it has timed out and the replica goes to another miner.
     #[serde(default = "default_assignment_grace")]
     pub assignment_grace_secs: u64,
+    /// Seconds a miner may prepare an assignment (pull the image, fetch the
+    /// inputs) before its container starts. Preparation never counts
+    /// against the job's max duration.
+    #[serde(default = "default_prepare_timeout")]
+    pub prepare_timeout_secs: u64,
 }
 
 fn default_heartbeat() -> u64 {
@@ -209,6 +214,9 @@ fn default_reassignments() -> u32 {
 fn default_assignment_grace() -> u64 {
     300
 }
+fn default_prepare_timeout() -> u64 {
+    1_800
+}
 
 impl Default for MinersConfig {
     fn default() -> Self {
@@ -217,6 +225,7 @@ impl Default for MinersConfig {
             timeout_ms: default_timeout(),
             max_reassignments: default_reassignments(),
             assignment_grace_secs: default_assignment_grace(),
+            prepare_timeout_secs: default_prepare_timeout(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! Other tasks talk to the engine through an [`EngineHandle`].
 
+use fog_protocol::clock::SharedClock;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -35,11 +36,25 @@ pub struct EngineConfig {
     pub miner_timeout: Duration,
     /// Assignments beyond `k` a job may use (reassignments) before it fails.
     pub max_reassignments: u32,
-    /// How long past the job's max duration a miner may hold an assignment
-    /// without a receipt before it has timed out.
+    /// How long past the job's max duration, counted from the container's
+    /// start, a miner may hold an assignment without a receipt before it has
+    /// timed out (collecting and uploading the output).
     pub assignment_grace: Duration,
+    /// How long a miner may prepare an assignment (pull the image, fetch the
+    /// inputs) before its container starts; this never eats into the job's
+    /// max duration.
+    pub prepare_timeout: Duration,
     /// The hub's commission, in basis points, as the registry holds it.
     pub fee_bps: u16,
+}
+
+/// The engine's two clocks.
+#[derive(Clone, Debug)]
+pub struct Clocks {
+    /// The chain's time: escrow deadlines.
+    pub chain: SharedClock,
+    /// The machine's time: how long preparing and running take.
+    pub wall: SharedClock,
 }
 
 /// Messages to the engine.
@@ -69,6 +84,11 @@ pub enum Event {
         job_id: B256,
     },
     Accepted {
+        miner: Address,
+        job_id: B256,
+    },
+    /// The assignment's container started.
+    Started {
         miner: Address,
         job_id: B256,
     },
@@ -170,6 +190,9 @@ struct LiveJob {
     timed: bool,
     /// Log bytes stored per miner: capped, whatever the miner sends.
     log_bytes: HashMap<Address, usize>,
+    /// When each live assignment's container started (machine time), by
+    /// assignment id: its max duration counts from then.
+    started: HashMap<String, u64>,
 }
 
 impl LiveJob {
@@ -202,6 +225,36 @@ impl LiveJob {
     }
 }
 
+/// The live assignments held too long at `now`, with why: not started within
+/// `prepare` seconds of being assigned, or no receipt within the job's max
+/// duration plus `grace` seconds of the container's start.
+fn overdue_assignments<'a>(
+    jobs: impl Iterator<Item = &'a LiveJob>,
+    now: u64,
+    prepare: u64,
+    grace: u64,
+) -> Vec<(B256, String, Address, &'static str)> {
+    jobs.flat_map(|j| {
+        let run_limit = j.row.spec.maxDurationSecs.saturating_add(grace);
+        j.live().filter_map(move |a| {
+            let (since, limit, why) = match j.started.get(&a.id) {
+                Some(&started) => (
+                    started,
+                    run_limit,
+                    "timed out: no receipt within the job's max duration (from the container's start) plus the hub's grace",
+                ),
+                None => (
+                    u64::try_from(a.created_at).unwrap_or(0),
+                    prepare,
+                    "timed out preparing: the container did not start within the hub's preparation allowance (image pull, inputs)",
+                ),
+            };
+            (since.saturating_add(limit) < now).then(|| (a.job_id, a.id.clone(), a.miner, why))
+        })
+    })
+    .collect()
+}
+
 /// The engine's state; see the module docs.
 pub struct Engine {
     store: Store,
@@ -216,6 +269,10 @@ pub struct Engine {
     sessions: HashMap<Address, Session>,
     /// Live assignments whose miner is away, by assignment id.
     orphans: HashMap<String, Orphan>,
+    /// The chain's time: escrow deadlines are judged by it.
+    clock: SharedClock,
+    /// The machine's time: how long assignments take is measured by it.
+    wall: SharedClock,
 }
 
 /// A live assignment waiting for its miner to come back.
@@ -245,10 +302,6 @@ fn random_id() -> String {
     alloy::hex::encode(id)
 }
 
-fn unix_now() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
-}
-
 impl Engine {
     pub fn new(
         store: Store,
@@ -257,8 +310,11 @@ impl Engine {
         hub: Address,
         config: EngineConfig,
         metrics: Metrics,
+        clocks: Clocks,
     ) -> Self {
         Self {
+            clock: clocks.chain,
+            wall: clocks.wall,
             store,
             signer,
             domain,
@@ -283,6 +339,7 @@ impl Engine {
 
     async fn recover(&mut self) -> Result<()> {
         let grace = Instant::now() + self.config.miner_timeout;
+        let now = self.wall.unix_now();
         for row in self.store.unfinished_jobs().await? {
             let assignments = self.store.assignments_of(row.job_id).await?;
             for a in assignments.iter().filter(|a| a.state.is_live()) {
@@ -293,6 +350,13 @@ impl Engine {
                 };
                 self.orphans.insert(a.id.clone(), orphan);
             }
+            // Not known across a restart: the runs get their whole max
+            // duration from now.
+            let started = assignments
+                .iter()
+                .filter(|a| a.state.is_live())
+                .map(|a| (a.id.clone(), now))
+                .collect();
             let job_id = row.job_id;
             let buyer = row.buyer;
             self.jobs.insert(
@@ -303,6 +367,7 @@ impl Engine {
                     queued_at: Instant::now(),
                     timed: true,
                     log_bytes: HashMap::new(),
+                    started,
                 },
             );
             self.queue.push(buyer, job_id);
@@ -377,6 +442,7 @@ impl Engine {
                             queued_at: Instant::now(),
                             timed: false,
                             log_bytes: HashMap::new(),
+                            started: HashMap::new(),
                         },
                     );
                     self.dispatch().await?;
@@ -386,6 +452,14 @@ impl Engine {
                 if let Some(id) = self.live_assignment(job_id, miner) {
                     self.set_assignment(job_id, &id, AssignmentState::Running, None, None)
                         .await?;
+                }
+            }
+            Event::Started { miner, job_id } => {
+                let now = self.wall.unix_now();
+                if let Some(id) = self.live_assignment(job_id, miner)
+                    && let Some(job) = self.jobs.get_mut(&job_id)
+                {
+                    job.started.entry(id).or_insert(now);
                 }
             }
             Event::Rejected {
@@ -644,27 +718,18 @@ impl Engine {
             )
             .await?;
         }
-        let unix = unix_now();
-        // Miners that hold a replica past its max duration plus the grace,
-        // heartbeats or not: timed out, the replica goes elsewhere.
-        let grace = self.config.assignment_grace.as_secs();
-        let overdue: Vec<(B256, String, Address)> = self
-            .jobs
-            .values()
-            .flat_map(|j| {
-                let limit = j.row.spec.maxDurationSecs.saturating_add(grace);
-                j.live()
-                    .filter(move |a| {
-                        u64::try_from(a.created_at)
-                            .unwrap_or(0)
-                            .saturating_add(limit)
-                            < unix
-                    })
-                    .map(|a| (a.job_id, a.id.clone(), a.miner))
-            })
-            .collect();
-        for (job_id, id, miner) in overdue {
-            let why = "timed out: no receipt within the job's max duration plus the hub's grace";
+        let unix = self.clock.unix_now();
+        // Miners that hold a replica too long, heartbeats or not: timed out,
+        // the replica goes elsewhere. Preparing (pulling the image, fetching
+        // inputs) has its own allowance; the max duration counts from the
+        // container's start.
+        let overdue = overdue_assignments(
+            self.jobs.values(),
+            self.wall.unix_now(),
+            self.config.prepare_timeout.as_secs(),
+            self.config.assignment_grace.as_secs(),
+        );
+        for (job_id, id, miner, why) in overdue {
             self.end_assignment(
                 job_id,
                 &id,
@@ -761,7 +826,8 @@ impl Engine {
         let request = Request {
             spec,
             max_charge,
-            now: unix_now(),
+            // Miners' availability windows are their machines' wall time.
+            now: fog_protocol::clock::unix_now(),
         };
         let Some(miner) = self.scheduler.place(&request, &exclude) else {
             return Ok(false);
@@ -782,7 +848,7 @@ impl Engine {
                 return Ok(false);
             }
         };
-        let now = chrono::Utc::now().timestamp();
+        let now = i64::try_from(self.wall.unix_now()).unwrap_or(i64::MAX);
         let row = AssignmentRow {
             id: random_id(),
             job_id,
@@ -1052,7 +1118,7 @@ impl Engine {
         use fog_protocol::U256;
         use fog_protocol::charge::BPS;
         let k = usize::from(spec.replicas.max(1));
-        let costs = self.scheduler.costs(spec, unix_now());
+        let costs = self.scheduler.costs(spec, fog_protocol::clock::unix_now());
         let (capable_miners, largest_offer) = self.scheduler.capable(spec);
         let per_replica = costs.get(k - 1).copied().unwrap_or(U256::ZERO);
         let miners = per_replica * U256::from(k);
@@ -1082,5 +1148,208 @@ impl Engine {
         self.metrics
             .queue_depth
             .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use fog_protocol::clock::ManualClock;
+    use fog_protocol::wire::PriceRate;
+    use fog_protocol::{JobSpec, Resources};
+    use std::sync::Arc;
+
+    const T0: u64 = 1_000_000;
+    const MAX_DURATION: u64 = 100;
+    const GRACE: u64 = 30;
+    const PREPARE: u64 = 600;
+
+    struct Rig {
+        engine: Engine,
+        /// The machine's clock: run limits.
+        clock: Arc<ManualClock>,
+        /// The chain's clock: deadlines.
+        chain: Arc<ManualClock>,
+        miner: Address,
+        to_miner: mpsc::UnboundedReceiver<HubMessage>,
+        job_id: B256,
+    }
+
+    /// An engine on an in-memory store, driven by a manual chain clock, with
+    /// one miner and one job assigned to it.
+    async fn rig() -> Rig {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let chain = Arc::new(ManualClock::new(T0));
+        let signer = PrivateKeySigner::random();
+        let domain = alloy::sol_types::eip712_domain! { name: "test", version: "1", };
+        let mut engine = Engine::new(
+            store.clone(),
+            signer.clone(),
+            domain,
+            signer.address(),
+            EngineConfig {
+                miner_timeout: Duration::from_secs(3_600),
+                max_reassignments: 3,
+                assignment_grace: Duration::from_secs(GRACE),
+                prepare_timeout: Duration::from_secs(PREPARE),
+                fee_bps: 0,
+            },
+            Metrics::new(),
+            Clocks {
+                chain: chain.clone(),
+                wall: clock.clone(),
+            },
+        );
+        let spec = JobSpec {
+            resources: Resources {
+                cpuMillicores: 1_000,
+                memoryBytes: 1 << 20,
+                diskBytes: 1 << 20,
+                gpuCount: 0,
+            },
+            maxDurationSecs: MAX_DURATION,
+            replicas: 1,
+            maxPayment: fog_protocol::U256::from(1_000_000u64),
+            deadline: T0 + 10_000,
+            ..Default::default()
+        };
+        let job_id = B256::repeat_byte(7);
+        let buyer = PrivateKeySigner::random();
+        let signature = alloy::signers::SignerSync::sign_hash_sync(&buyer, &B256::ZERO).unwrap();
+        store
+            .insert_job(job_id, buyer.address(), &spec, &signature)
+            .await
+            .unwrap();
+        let miner = Address::repeat_byte(9);
+        let (tx, to_miner) = mpsc::unbounded_channel();
+        let offer = Offer {
+            capacity: Resources {
+                cpuMillicores: 2_000,
+                memoryBytes: 1 << 30,
+                diskBytes: 1 << 30,
+                gpuCount: 0,
+            },
+            rate: PriceRate {
+                per_core_hour: fog_protocol::U256::from(1u64),
+                per_gib_hour: fog_protocol::U256::ZERO,
+            },
+            region: String::new(),
+            labels: vec![],
+            allows_network: false,
+            available_until: None,
+            runtime: None,
+        };
+        engine
+            .handle(Event::MinerJoined {
+                miner,
+                conn: 1,
+                offer,
+                tx,
+            })
+            .await
+            .unwrap();
+        engine.handle(Event::JobQueued { job_id }).await.unwrap();
+        let mut rig = Rig {
+            engine,
+            clock,
+            chain,
+            miner,
+            to_miner,
+            job_id,
+        };
+        assert!(
+            matches!(rig.next(), Some(HubMessage::Assign { .. })),
+            "the job is assigned"
+        );
+        rig.engine
+            .handle(Event::Accepted { miner, job_id })
+            .await
+            .unwrap();
+        rig
+    }
+
+    impl Rig {
+        fn next(&mut self) -> Option<HubMessage> {
+            // Skip the challenge/greeting traffic a session may carry.
+            loop {
+                if let m @ (HubMessage::Assign { .. } | HubMessage::Cancel { .. }) =
+                    self.to_miner.try_recv().ok()?
+                {
+                    return Some(m);
+                }
+            }
+        }
+
+        async fn tick_at(&mut self, unix: u64) {
+            self.clock.set(unix);
+            self.engine.on_tick().await.unwrap();
+        }
+
+        async fn state(&self) -> AssignmentState {
+            self.engine.store.assignments_of(self.job_id).await.unwrap()[0].state
+        }
+    }
+
+    #[tokio::test]
+    async fn preparing_has_its_own_allowance_and_the_run_limit_counts_from_the_start() {
+        let mut rig = rig().await;
+        // A long image pull: well past the job's max duration plus grace,
+        // still within the preparation allowance.
+        rig.tick_at(T0 + MAX_DURATION + GRACE + 200).await;
+        assert_eq!(rig.state().await, AssignmentState::Running);
+        assert!(rig.next().is_none(), "nothing cancelled");
+
+        // The container starts: the run has its whole max duration from now.
+        let started = T0 + PREPARE - 1;
+        rig.clock.set(started);
+        let (miner, job_id) = (rig.miner, rig.job_id);
+        rig.engine
+            .handle(Event::Started { miner, job_id })
+            .await
+            .unwrap();
+        rig.tick_at(started + MAX_DURATION + GRACE).await;
+        assert_eq!(rig.state().await, AssignmentState::Running, "at the limit");
+        rig.tick_at(started + MAX_DURATION + GRACE + 1).await;
+        assert_eq!(rig.state().await, AssignmentState::TimedOut);
+        assert!(matches!(rig.next(), Some(HubMessage::Cancel { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_miner_that_never_starts_times_out_after_the_preparation_allowance() {
+        let mut rig = rig().await;
+        rig.tick_at(T0 + PREPARE).await;
+        assert_eq!(rig.state().await, AssignmentState::Running);
+        rig.tick_at(T0 + PREPARE + 1).await;
+        assert_eq!(rig.state().await, AssignmentState::TimedOut);
+        let error = rig.engine.store.assignments_of(rig.job_id).await.unwrap()[0]
+            .error
+            .clone()
+            .unwrap_or_default();
+        assert!(error.contains("timed out preparing"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_deadline_is_judged_by_the_chain_clock() {
+        let mut rig = rig().await;
+        let (miner, job_id) = (rig.miner, rig.job_id);
+        rig.engine
+            .handle(Event::Started { miner, job_id })
+            .await
+            .unwrap();
+        // The machine's clock stands still; the chain's reaches the deadline.
+        rig.chain.set(T0 + 10_000 - 1);
+        rig.tick_at(T0).await;
+        let job = rig.engine.store.job(job_id).await.unwrap().unwrap();
+        assert!(!job.state.is_final(), "{:?}", job.state);
+        rig.chain.set(T0 + 10_000);
+        rig.tick_at(T0).await;
+        let job = rig.engine.store.job(job_id).await.unwrap().unwrap();
+        assert_eq!(job.state, JobState::Failed);
+        assert!(
+            job.error.unwrap_or_default().contains("deadline passed"),
+            "says why"
+        );
     }
 }

@@ -123,10 +123,27 @@ pub async fn serve(
             miner_timeout: Duration::from_millis(config.miners.timeout_ms),
             max_reassignments: config.miners.max_reassignments,
             assignment_grace: Duration::from_secs(config.miners.assignment_grace_secs),
+            prepare_timeout: Duration::from_secs(config.miners.prepare_timeout_secs),
             fee_bps,
         },
         metrics.clone(),
+        crate::engine::Clocks {
+            chain: chain.clock(),
+            wall: fog_protocol::clock::system(),
+        },
     );
+    // The chain's clock, read every few seconds: deadlines are the escrow's.
+    let chain_clock_task = {
+        let chain = chain.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = chain.now().await {
+                    tracing::warn!(error = %e, "reading the chain's time");
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    };
     let (engine, engine_task) = engine.start().await?;
     let limits = &config.limits;
     let shared = Arc::new(Shared {
@@ -171,6 +188,7 @@ pub async fn serve(
     .await
     .map_err(ServeError::Serve)?;
     engine_task.abort();
+    chain_clock_task.abort();
     settle_task.abort();
     sweep_task.abort();
     Ok(())

@@ -154,7 +154,10 @@ impl Capacity {
 /// Everything admission looks at besides the job.
 #[derive(Clone, Copy, Debug)]
 pub struct Conditions {
+    /// The machine's wall time: availability windows are local hours.
     pub now: DateTime<Utc>,
+    /// The chain's time (Unix seconds): deadlines are the escrow's.
+    pub chain_now: u64,
     /// The host's one-minute load average divided by its cores.
     pub load_per_core: f64,
 }
@@ -168,8 +171,7 @@ pub fn admit(
     max_charge: U256,
     at: Conditions,
 ) -> Result<Reservation, Rejection> {
-    let now_secs = u64::try_from(at.now.timestamp()).unwrap_or(0);
-    spec.validate(now_secs)?;
+    spec.validate(at.chain_now)?;
     if spec.network_policy()? != NetworkPolicy::None && !policy.allow_network {
         return Err(Rejection::NetworkNotAllowed);
     }

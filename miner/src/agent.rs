@@ -354,6 +354,7 @@ fn take_assignment(
     }
     let at = Conditions {
         now: chrono::Utc::now(),
+        chain_now: shared.runner.executor().chain_now(),
         load_per_core: crate::host::load_per_core().unwrap_or(0.0),
     };
     let kept_assignment = signed.clone();
@@ -541,11 +542,20 @@ async fn run_job(
             let _ = outbox.send(msg).await;
         }
     });
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let started_outbox = shared.outbox.clone();
+    let tell_started = tokio::spawn(async move {
+        if started_rx.await.is_ok() {
+            let _ = started_outbox.send(MinerMessage::Started { job_id }).await;
+        }
+    });
     let options = RunOptions {
         logs: Some(log_tx),
         cancel: cancel.clone(),
+        started: Some(started_tx),
     };
     let finished = shared.runner.run(admitted, &inputs, options).await;
+    let _ = tell_started.await;
     let _ = forward.await;
     let finished = finished.map_err(|e: RunError| (e.to_string(), e.fault()))?;
     let archive = finished.outcome.output_archive.clone();

@@ -171,6 +171,9 @@ pub struct RunOptions {
     pub logs: Option<mpsc::Sender<LogChunk>>,
     /// Kills the container when cancelled; the run still cleans up and reports.
     pub cancel: CancellationToken,
+    /// Told once the container has started: the image is pulled and the
+    /// inputs are in place, and the run's time limit starts counting.
+    pub started: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A chunk of the job's output streams.
@@ -293,6 +296,11 @@ impl Executor {
             runtime,
             instance,
         })
+    }
+
+    /// Now by the executor's clock: the chain's in a running miner.
+    pub fn chain_now(&self) -> u64 {
+        self.config.clock.unix_now()
     }
 
     /// The runtime jobs run under, as reported in the miner's offer.
@@ -667,11 +675,15 @@ impl Executor {
         let RunOptions {
             logs: log_sink,
             cancel,
+            started: tell_started,
         } = options;
         let name = site.name.as_str();
         let started_at = self.config.clock.unix_now();
         let started = std::time::Instant::now();
         self.docker.start_container(name, None).await?;
+        if let Some(tell) = tell_started {
+            let _ = tell.send(());
+        }
 
         let logs = tokio::spawn(collect_logs(
             self.docker.clone(),

@@ -10,12 +10,14 @@
 //! - [`metering`]: exact CPU time and peak memory from a cgroup of the job's own;
 //! - [`runner`]: admission, the run and the signed receipt, several jobs at once;
 //! - [`settle`]: receipts kept on disk, and the miner's own settlement of them;
+//! - [`chain_time`]: the chain's clock, which deadlines are judged by;
 //! - [`host`]: what the machine has;
 //! - [`local`]: local mode (`fog-miner exec`): inputs, the self-stated assignment;
 //! - [`keys`]: the miner's encrypted key.
 
 pub mod admission;
 pub mod agent;
+pub mod chain_time;
 pub mod config;
 pub mod executor;
 pub mod host;

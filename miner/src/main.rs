@@ -291,6 +291,7 @@ async fn exec(args: ExecArgs) -> anyhow::Result<()> {
     );
     let at = Conditions {
         now: chrono::Utc::now(),
+        chain_now: fog_protocol::clock::unix_now(),
         load_per_core: fog_miner::host::load_per_core().unwrap_or(0.0),
     };
     let admitted = runner.admit(assignment, spec, at)?;
@@ -366,6 +367,13 @@ async fn run_agent(
     let mut exec_config = ExecutorConfig::new(cfg.work_dir.join("jobs"));
     exec_config.allow_network = policy.allow_network;
     exec_config.runtime = cfg.sandbox.runtime.clone();
+    // Deadlines are the escrow's: judged by the chain's clock, read every few seconds.
+    let chain_clock = std::sync::Arc::new(fog_protocol::clock::ChainClock::new());
+    exec_config.clock = chain_clock.clone();
+    tokio::spawn(fog_miner::chain_time::follow(
+        chain.rpc_url.clone(),
+        chain_clock,
+    ));
     let executor = Executor::connect(exec_config)
         .await
         .context("connecting to the Docker engine")?;

@@ -20,6 +20,10 @@ fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
+fn secs(s: &str) -> u64 {
+    u64::try_from(utc(s).timestamp()).unwrap()
+}
+
 fn load(toml: &str) -> Result<MinerConfig, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("miner.toml");
@@ -81,6 +85,7 @@ fn spec(now: DateTime<Utc>) -> JobSpec {
 fn friday_night() -> Conditions {
     Conditions {
         now: utc("2026-11-20T20:00:00Z"),
+        chain_now: secs("2026-11-20T20:00:00Z"),
         load_per_core: 0.1,
     }
 }
@@ -145,6 +150,7 @@ fn each_rejection_says_why() {
 
     let day = Conditions {
         now: utc("2026-11-24T11:00:00Z"),
+        chain_now: secs("2026-11-24T11:00:00Z"),
         load_per_core: 0.1,
     };
     assert_eq!(

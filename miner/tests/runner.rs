@@ -50,6 +50,7 @@ fn policy(cpu_millicores: u64) -> Policy {
 fn conditions() -> Conditions {
     Conditions {
         now: Utc::now(),
+        chain_now: u64::try_from(Utc::now().timestamp()).unwrap(),
         load_per_core: 0.0,
     }
 }

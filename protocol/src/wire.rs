@@ -228,8 +228,11 @@ pub enum MinerMessage {
         free: Resources,
         running: Vec<B256>,
     },
-    /// The miner took the assignment and is preparing it.
+    /// The miner took the assignment and is preparing it (image, inputs).
     Accepted { job_id: B256 },
+    /// The container started: preparation is over and the job's max
+    /// duration counts from now (image pulls never count against it).
+    Started { job_id: B256 },
     /// The miner will not run the assignment.
     Rejected { job_id: B256, reason: String },
     /// A chunk of the container's output.

@@ -532,8 +532,12 @@ async fn a_miner_that_sits_on_a_job_times_out_and_the_job_moves_on() {
     handminer::send(&mut ws, MinerMessage::Accepted { job_id: job })
         .await
         .unwrap();
+    handminer::send(&mut ws, MinerMessage::Started { job_id: job })
+        .await
+        .unwrap();
 
-    // Alive all along (heartbeats), but past 2 s + 1 s of grace it has timed out.
+    // Alive all along (heartbeats), but past 2 s + 1 s of grace from its
+    // start it has timed out.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut cancelled = false;
     let mut seq = 0;
