@@ -43,12 +43,17 @@ pub enum DevnetError {
     },
     #[error("cannot find {what}: {hint}")]
     Missing { what: &'static str, hint: String },
-    #[error("{service} did not come up within {secs} s; its log ({log}) ends:\n{tail}")]
+    #[error(
+        "{service} did not come up{}; its log ({log}) ends:\n{tail}\n(`fog devnet up` again retries from where it stopped)",
+        ended.as_ref().map_or_else(|| format!(" within {secs} s"), |e| format!(": it {e}"))
+    )]
     NotReady {
         service: String,
         secs: u64,
         log: PathBuf,
         tail: String,
+        /// How the process ended, if it did.
+        ended: Option<String>,
     },
     #[error(transparent)]
     Ops(#[from] ops::OpsError),
@@ -607,6 +612,22 @@ impl Devnet {
         Ok(pid)
     }
 
+    /// How a service this process started has ended, if it has (its exit
+    /// status or signal, collected so it is not left a zombie).
+    fn reap(&self, service: &str) -> Option<String> {
+        use rustix::process::{Pid, WaitOptions, waitpid};
+        let text = std::fs::read_to_string(self.pid_file(service)).ok()?;
+        let pid = Pid::from_raw(text.trim().parse().ok()?)?;
+        let (_, status) = waitpid(Some(pid), WaitOptions::NOHANG).ok()??;
+        Some(if let Some(code) = status.exit_status() {
+            format!("exited with status {code}")
+        } else if let Some(signal) = status.terminating_signal() {
+            format!("was killed by signal {signal}")
+        } else {
+            "stopped".to_owned()
+        })
+    }
+
     /// Waits until `ready` says so, or fails with the end of the service's log.
     async fn wait<F, Fut>(&self, service: &str, secs: u64, ready: F) -> Result<(), DevnetError>
     where
@@ -620,6 +641,7 @@ impl Devnet {
             }
             let log = self.log(service);
             if Instant::now() > deadline || self.running(service).is_none() {
+                let ended = self.reap(service);
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(15).collect();
                 self.down();
@@ -628,6 +650,7 @@ impl Devnet {
                     secs,
                     log,
                     tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                    ended,
                 });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

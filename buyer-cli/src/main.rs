@@ -588,6 +588,9 @@ async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<(
                     v.output_hash
                 );
                 println!("unpacked into {}", v.out.display());
+                if let Some(note) = &v.over_limit {
+                    eprintln!("fog: warning: {note}");
+                }
             }
         }
         JobAction::Verify { job, .. } => {
@@ -862,6 +865,9 @@ async fn run_command(
                 v.output_hash
             );
             println!("unpacked into {}", v.out.display());
+            if let Some(note) = &v.over_limit {
+                eprintln!("fog: warning: {note}");
+            }
             println!(
                 "settled in {}: of {} locked",
                 v.settle_tx,

@@ -161,6 +161,10 @@ pub struct Verified {
     pub miners: Vec<Payment>,
     pub hub_commission: U256,
     pub refund: U256,
+    /// Set when the job's output was over its limit and replaced by a note
+    /// (the run was performed and paid): the note's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_limit: Option<String>,
 }
 
 /// What the client talks to.
@@ -593,6 +597,9 @@ pub async fn fetch_verified(
         });
     }
     unpack_archive(archive.as_slice(), out)?;
+    let over_limit = std::fs::read_to_string(out.join(fog_protocol::output::OVER_LIMIT_MARKER))
+        .ok()
+        .map(|note| note.trim_end().to_owned());
     Ok(Verified {
         output_hash,
         out: out.to_owned(),
@@ -600,6 +607,7 @@ pub async fn fetch_verified(
         miners,
         hub_commission: commission,
         refund,
+        over_limit,
     })
 }
 

@@ -193,6 +193,10 @@ struct LiveJob {
     /// When each live assignment's container started (machine time), by
     /// assignment id: its max duration counts from then.
     started: HashMap<String, u64>,
+    /// The buyer cancelled while runs were going: they are being stopped,
+    /// and their receipts for the time used are awaited until then (machine
+    /// time). No replica is placed any more.
+    cancelling: Option<u64>,
 }
 
 impl LiveJob {
@@ -217,8 +221,12 @@ impl LiveJob {
         groups
     }
 
-    /// Replicas still to place: k minus the largest agreeing group minus those running.
+    /// Replicas still to place: k minus the largest agreeing group minus
+    /// those running; none once the buyer cancelled.
     fn needed(&self) -> usize {
+        if self.cancelling.is_some() {
+            return 0;
+        }
         let k = usize::from(self.row.spec.replicas);
         let agreeing = self.groups().first().map_or(0, |(_, g)| g.len());
         k.saturating_sub(agreeing + self.live().count())
@@ -368,6 +376,7 @@ impl Engine {
                     timed: true,
                     log_bytes: HashMap::new(),
                     started,
+                    cancelling: None,
                 },
             );
             self.queue.push(buyer, job_id);
@@ -443,6 +452,7 @@ impl Engine {
                             timed: false,
                             log_bytes: HashMap::new(),
                             started: HashMap::new(),
+                            cancelling: None,
                         },
                     );
                     self.dispatch().await?;
@@ -541,6 +551,7 @@ impl Engine {
                                 .await?;
                         }
                     }
+                    self.end_cancelling_if_done(job_id).await?;
                     self.dispatch().await?;
                 }
             }
@@ -744,6 +755,23 @@ impl Engine {
                     reason: why.to_owned(),
                 });
             }
+        }
+        // Cancelled jobs whose stopped runs did not all report in time.
+        let wall = self.wall.unix_now();
+        let stale: Vec<B256> = self
+            .jobs
+            .values()
+            .filter(|j| j.cancelling.is_some_and(|until| until < wall))
+            .map(|j| j.row.job_id)
+            .collect();
+        for job_id in stale {
+            self.finish_job(
+                job_id,
+                JobState::Cancelled,
+                Some("cancelled by the buyer; not every stopped run reported its time"),
+                None,
+            )
+            .await?;
         }
         let past_deadline: Vec<B256> = self
             .jobs
@@ -1030,6 +1058,7 @@ impl Engine {
         tracing::info!(job = %job_id, %miner, output = %r.outputHash, exit = r.exitCode, "receipt accepted");
         let k = usize::from(job.row.spec.replicas);
         let groups = job.groups();
+        let cancelling = job.cancelling.is_some();
         if let Some((hash, group)) = groups.first()
             && group.len() >= k
         {
@@ -1048,8 +1077,22 @@ impl Engine {
                     .record_outcome(m, MinerOutcome::Disagreed)
                     .await?;
             }
-            self.finish_job(job_id, JobState::Completed, None, Some(hash))
+            if cancelling {
+                // The stopped runs agree (on their empty output): the time
+                // they used is settled on their receipts, the rest refunded.
+                self.finish_job(
+                    job_id,
+                    JobState::Cancelled,
+                    Some("cancelled by the buyer; the time the runs used is paid"),
+                    Some(hash),
+                )
                 .await?;
+            } else {
+                self.finish_job(job_id, JobState::Completed, None, Some(hash))
+                    .await?;
+            }
+        } else if cancelling {
+            self.end_cancelling_if_done(job_id).await?;
         } else if job.needed() > 0 {
             self.queue.push(job.row.buyer, job_id);
         }
@@ -1100,9 +1143,78 @@ impl Engine {
         Ok(())
     }
 
+    /// A cancelling job whose runs have all reported (or ended) without k
+    /// agreeing receipts ends cancelled, and its escrow is released.
+    async fn end_cancelling_if_done(&mut self, job_id: B256) -> Result<()> {
+        let done = self
+            .jobs
+            .get(&job_id)
+            .is_some_and(|j| j.cancelling.is_some() && j.live().count() == 0);
+        if done {
+            self.finish_job(
+                job_id,
+                JobState::Cancelled,
+                Some("cancelled by the buyer; the stopped runs could not be settled together"),
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn cancel(&mut self, job_id: B256) -> Result<std::result::Result<(), String>> {
-        if !self.jobs.contains_key(&job_id) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
             return Ok(Err(format!("job {job_id} is not running or queued")));
+        };
+        if job.cancelling.is_some() {
+            return Ok(Ok(()));
+        }
+        let running: Vec<(String, Address)> = job
+            .live()
+            .filter(|a| job.started.contains_key(&a.id))
+            .map(|a| (a.id.clone(), a.miner))
+            .collect();
+        if !running.is_empty() {
+            // Runs are going: they are stopped, and the time they used is
+            // paid from their receipts (else the buyer could take the logs
+            // and cancel the bill). Replicas not yet started just end.
+            let until = self
+                .wall
+                .unix_now()
+                .saturating_add(self.config.assignment_grace.as_secs());
+            job.cancelling = Some(until);
+            let waiting: Vec<(String, Address)> = job
+                .live()
+                .filter(|a| !job.started.contains_key(&a.id))
+                .map(|a| (a.id.clone(), a.miner))
+                .collect();
+            self.queue.remove(&job.row.buyer, &job_id);
+            for (_, miner) in &running {
+                if let Some(s) = self.sessions.get(miner) {
+                    let _ = s.tx.send(HubMessage::Cancel {
+                        job_id,
+                        reason: "cancelled by the buyer: report the time used".into(),
+                    });
+                }
+            }
+            for (id, miner) in waiting {
+                self.end_assignment(
+                    job_id,
+                    &id,
+                    AssignmentState::Cancelled,
+                    "cancelled by the buyer before it started",
+                    None,
+                )
+                .await?;
+                if let Some(s) = self.sessions.get(&miner) {
+                    let _ = s.tx.send(HubMessage::Cancel {
+                        job_id,
+                        reason: "cancelled by the buyer".into(),
+                    });
+                }
+            }
+            tracing::info!(job = %job_id, running = running.len(), "cancelling: stopping the runs");
+            return Ok(Ok(()));
         }
         self.finish_job(
             job_id,

@@ -153,7 +153,9 @@ impl Settler {
 
     async fn settle(&self, job: &JobRow) -> Result<(), SettleError> {
         let job_id = job.job_id;
-        let releasing = job.state != crate::store::JobState::Completed;
+        // A job with agreed receipts (completed, or cancelled mid-run) is
+        // settled on them; one without (failed, cancelled early) is released.
+        let releasing = job.output_hash.is_none();
         // What the chain says first: never send a settlement twice.
         let status = self
             .chain

@@ -333,7 +333,9 @@ impl Store {
     /// Completed jobs whose settlement is not final, oldest first.
     pub async fn jobs_to_settle(&self, limit: u32) -> Result<Vec<JobRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'completed' AND (settlement IS NULL OR settlement = 'pending')
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE (state = 'completed' OR (state = 'cancelled' AND output_hash IS NOT NULL))
+               AND (settlement IS NULL OR settlement = 'pending')
              ORDER BY seq LIMIT $1"
         )))
         .bind(i64::from(limit))
@@ -342,10 +344,14 @@ impl Store {
         rows.iter().map(job_row).collect()
     }
 
-    /// Failed and cancelled jobs whose escrow the hub has not released yet, oldest first.
+    /// Failed and cancelled jobs whose escrow the hub has not released yet,
+    /// oldest first (a cancelled job whose stopped runs agreed is settled on
+    /// their receipts instead: it has an output hash).
     pub async fn jobs_to_release(&self, limit: u32) -> Result<Vec<JobRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('failed', 'cancelled') AND (settlement IS NULL OR settlement = 'pending')
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE state IN ('failed', 'cancelled') AND output_hash IS NULL
+               AND (settlement IS NULL OR settlement = 'pending')
              ORDER BY seq LIMIT $1"
         )))
         .bind(i64::from(limit))

@@ -560,8 +560,10 @@ async fn run_job(
     let finished = finished.map_err(|e: RunError| (e.to_string(), e.fault()))?;
     let archive = finished.outcome.output_archive.clone();
     if cancel.is_cancelled() {
-        let _ = tokio::fs::remove_file(&archive).await;
-        return Err(miners("cancelled by the hub".into()));
+        // Stopped mid-run: the receipt (empty output, the time used) goes to
+        // the hub, which settles it if the buyer's cancel stopped the job, and
+        // refuses it if the hub itself took the replica away.
+        tracing::info!(job = %job_id, charged = %finished.receipt.payload.amountCharged, "stopped by the hub: reporting the time used");
     }
     let uploaded = upload_output(shared, job_id, &archive).await;
     let _ = tokio::fs::remove_file(&archive).await;

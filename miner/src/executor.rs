@@ -481,7 +481,7 @@ impl Executor {
         let log_sink = options.logs.clone();
         let ran = self.start_and_wait(site, cgroup, spec, options).await?;
         let (disk_used_bytes, disk_full) = site.disk_use(spec.resources.diskBytes)?;
-        let (output, output_archive, skipped) = self.collect_output(site, spec)?;
+        let (output, output_archive, skipped) = self.collect_output(site, spec, ran.cancelled)?;
         let mut logs = ran.logs;
         if !skipped.is_empty() {
             // Told to the buyer in the job's own log, as the miner's words.
@@ -751,6 +751,7 @@ impl Executor {
         &self,
         site: &JobSite,
         spec: &JobSpec,
+        cancelled: bool,
     ) -> Result<(ArchiveDigest, PathBuf, Vec<SkippedEntry>), ExecError> {
         let work_dir = &self.config.work_dir;
         let partial = tempfile::Builder::new()
@@ -758,11 +759,41 @@ impl Executor {
             .tempfile_in(work_dir)
             .map_err(io_err(work_dir))?;
         let limit = output_limit(spec.resources.diskBytes);
-        let archived = write_archive(
-            &site.out_dir,
+        // A stopped run's partial output is nobody's result: every stopped
+        // replica reports the same empty output, so the time they used can
+        // still be settled on their agreeing receipts.
+        let empty = tempfile::tempdir_in(work_dir).map_err(io_err(work_dir))?;
+        let source = if cancelled {
+            empty.path()
+        } else {
+            site.out_dir.as_path()
+        };
+        let archived = match write_archive(
+            source,
             std::io::BufWriter::new(partial.as_file()),
             limit,
-        )?;
+        ) {
+            // The run was performed: it ends with a receipt and is paid,
+            // and its output is one file saying why the rest is missing.
+            // (Unpaid, a buyer could take the logs and leave the bill.)
+            Err(fog_protocol::output::OutputError::TooLarge { size, limit }) => {
+                tracing::warn!(job = %site.name, size, limit, "the output is over its limit: replaced by a note");
+                partial
+                    .as_file()
+                    .set_len(0)
+                    .map_err(io_err(partial.path()))?;
+                let note = tempfile::tempdir_in(work_dir).map_err(io_err(work_dir))?;
+                let marker = note.path().join(fog_protocol::output::OVER_LIMIT_MARKER);
+                std::fs::write(&marker, fog_protocol::output::over_limit_text(size, limit))
+                    .map_err(io_err(&marker))?;
+                write_archive(
+                    note.path(),
+                    std::io::BufWriter::new(partial.reopen().map_err(io_err(partial.path()))?),
+                    limit,
+                )?
+            }
+            other => other?,
+        };
         let path = work_dir.join(format!("{}.tar", site.name));
         partial.persist(&path).map_err(|e| io_err(&path)(e.error))?;
         Ok((archived.digest, path, archived.skipped))

@@ -63,6 +63,19 @@ pub fn output_limit(disk_bytes: u64) -> u64 {
         .saturating_add(2 << 20)
 }
 
+/// The one file of the output that replaces a performed run's output when
+/// that is over the limit: the run happened (its logs were delivered) so it
+/// is paid, and the buyer reads here why the output is missing. Every honest
+/// replica of a deterministic job writes the same one, so they still agree.
+pub const OVER_LIMIT_MARKER: &str = "FOG-OUTPUT-OVER-LIMIT.txt";
+
+/// The text of [`OVER_LIMIT_MARKER`] for an output of `size` bytes over `limit`.
+pub fn over_limit_text(size: u64, limit: u64) -> String {
+    format!(
+        "The job's output was not kept: its archive would be {size} bytes, over the limit of {limit} bytes for its disk (sparse files and hard links count at their full size). The run itself was performed and is paid.\n"
+    )
+}
+
 /// Why an output directory could not be archived or an archive unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {

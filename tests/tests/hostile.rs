@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use fog_miner::executor::{ExecError, Executor, ExecutorConfig, Outcome};
 use fog_miner::metering::JobCgroup;
 use fog_protocol::clock::unix_now;
-use fog_protocol::output::{OutputError, archive_digest, output_limit, unpack_archive};
+use fog_protocol::output::{archive_digest, output_limit, unpack_archive};
 use fog_protocol::wire::{Isolation, LogStream};
 use fog_protocol::{B256, JobSpec, Placement, Resources, U256};
 
@@ -184,28 +184,50 @@ fn unpacked(archive: &[u8]) -> tempfile::TempDir {
 
 // ---- output size ---------------------------------------------------------
 
+/// The one note a performed run's over-limit output is replaced with.
+fn over_limit_note(archive: Option<Vec<u8>>) -> String {
+    let dir = unpacked(&archive.expect("a performed run has an archive"));
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        [fog_protocol::output::OVER_LIMIT_MARKER],
+        "only the note"
+    );
+    std::fs::read_to_string(
+        dir.path()
+            .join("out")
+            .join(fog_protocol::output::OVER_LIMIT_MARKER),
+    )
+    .unwrap()
+}
+
 #[tokio::test]
-async fn a_sparse_file_larger_than_the_limit_fails_the_job_without_filling_the_disk() {
+async fn a_sparse_file_larger_than_the_limit_is_replaced_by_a_note_without_filling_the_disk() {
     let s = Sandbox::new().await;
     let spec = s
         .spec(BUSYBOX, "truncate -s 200G /fog/out/holes && echo made")
         .await;
     let started = Instant::now();
-    let (result, _) = s.run(&spec).await;
-    let err = result.unwrap_err();
-    assert!(
-        matches!(err, ExecError::Output(OutputError::TooLarge { .. })),
-        "{err}"
-    );
-    let text = err.to_string();
+    let (result, archive) = s.run(&spec).await;
+    // The run was performed (its logs delivered): it ends with an outcome to
+    // sign and be paid for, whose output says why the rest is missing.
+    let outcome = result.unwrap();
+    assert_eq!(outcome.exit_code, 0);
+    let note = over_limit_note(archive);
     let expected = format!(
-        "output too large: {} bytes, limit {}",
+        "its archive would be {} bytes, over the limit of {} bytes",
         (200u64 << 30) + 512 + 1024,
         output_limit(16 << 20)
     );
-    assert!(text.contains(&expected), "{text}");
+    assert!(note.contains(&expected), "{note}");
     // Judged from metadata: 200 GB of holes were never read or written.
     assert!(started.elapsed() < Duration::from_secs(30));
+    // Deterministic: a second replica agrees on the note's archive.
+    let (again, _) = s.run(&spec).await;
+    assert_eq!(again.unwrap().output.sha256, outcome.output.sha256);
 }
 
 #[tokio::test]
@@ -217,14 +239,16 @@ async fn hard_links_cannot_inflate_the_archive_unseen() {
             "head -c 4000000 /dev/zero > /fog/out/a && i=0; while [ $i -lt 200 ]; do ln /fog/out/a /fog/out/l$i; i=$((i+1)); done",
         )
         .await;
-    let (result, _) = s.run(&spec).await;
-    assert!(
-        matches!(
-            result,
-            Err(ExecError::Output(OutputError::TooLarge { size, .. })) if size > 800_000_000
-        ),
-        "{result:?}"
-    );
+    let (result, archive) = s.run(&spec).await;
+    assert!(result.is_ok(), "{result:?}");
+    let note = over_limit_note(archive);
+    let size: u64 = note
+        .split("would be ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{note}"));
+    assert!(size > 800_000_000, "every link counted whole: {note}");
 }
 
 #[tokio::test]
@@ -493,17 +517,15 @@ async fn jobs_run_under_gvisor_with_the_same_output_and_the_same_guarantees() {
     assert!(b.cpu_time_ms > 0 || b.peak_memory_bytes > 0, "{b:?}");
 
     // The disk limit and the output bound hold under gVisor too.
-    let (sparse, _) = gvisor
+    let (sparse, archive) = gvisor
         .run(
             &gvisor
                 .spec(BUSYBOX, "truncate -s 100G /fog/out/holes")
                 .await,
         )
         .await;
-    assert!(matches!(
-        sparse,
-        Err(ExecError::Output(OutputError::TooLarge { .. }))
-    ));
+    assert!(sparse.is_ok(), "{sparse:?}");
+    assert!(over_limit_note(archive).contains("over the limit"));
     let mut volumes = gvisor
         .spec(
             HOSTILE,

@@ -1015,6 +1015,79 @@ async fn a_job_cancelled_before_it_runs_is_released_to_the_buyer_at_once() {
     assert_eq!(fleet.devnet.balance(buyer.address()).await.unwrap(), before);
 }
 
+/// Issue 15: a job cancelled while it runs is stopped, and the time its run
+/// used is paid from the miner's receipt (the buyer got the logs: cancelling
+/// must not make the run free); the rest of the escrow goes back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_while_it_runs_pays_the_time_used_and_refunds_the_rest() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let mut spec = fleet.spec("echo working; sleep 300", 1);
+    spec.maxDurationSecs = 600;
+    spec.deadline =
+        fleet.devnet.now().await.unwrap() + 600 + fog_protocol::SETTLEMENT_WINDOW_SECS + 60;
+    let before = fleet.devnet.balance(buyer.address()).await.unwrap();
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    let (status, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    // Running: its first log line is in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, logs) = buyer.get(&format!("/v1/jobs/{job}/logs")).await.unwrap();
+        if logs.to_string().contains("working") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ran: {logs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, body) = buyer
+        .post(&format!("/v1/jobs/{job}/cancel"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+
+    let settled = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+            if status["settlement"]["state"] == "settled" {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not settled: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    assert_eq!(settled["state"], "cancelled", "{settled}");
+    let paid = fleet.devnet.balance(miner.address).await.unwrap();
+    assert!(paid > fog_protocol::U256::ZERO, "the time used is paid");
+    let max = spec.maxPayment;
+    assert!(
+        paid * fog_protocol::U256::from(10u64) < max,
+        "a few seconds of a 600 s allowance cost a fraction: {paid} of {max}"
+    );
+    let after = fleet.devnet.balance(buyer.address()).await.unwrap();
+    assert!(
+        after > before - max,
+        "the unspent rest came back before the deadline"
+    );
+    assert!(
+        fleet.devnet.now().await.unwrap() < spec.deadline,
+        "before the deadline"
+    );
+    // The container is gone.
+    miner
+        .wait_for_no_containers(Duration::from_secs(30))
+        .await
+        .unwrap();
+}
+
 /// Issue 15: a job that fails because of itself (here its image exists
 /// nowhere) ends failed at once, is not held against the miner, and its
 /// buyer gets the escrow back at once.
