@@ -634,8 +634,14 @@ async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<(
         }
         JobAction::Cancel { job } => {
             hub.login(&key).await?;
-            hub.cancel(job).await?;
-            println!("job {job} cancelled");
+            let answer = hub.cancel(job).await?;
+            if answer.state == fog_protocol::api::JobState::Cancelled {
+                println!("job {job} cancelled: no run had started, its escrow is released to you");
+            } else {
+                println!(
+                    "job {job}: its runs are being stopped; the time they used is paid and the rest comes back to you (fog job status {job})"
+                );
+            }
         }
         // Invariant: both returned above, before the hub and key were required.
         JobAction::List { .. } | JobAction::Refund { .. } => {

@@ -788,9 +788,16 @@ async fn cancel_job(
         })
         .await?
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+    // `cancelled` at once, or still `running` while its runs are stopped
+    // and report the time they used.
+    let state = app
+        .store
+        .job(job.job_id)
+        .await?
+        .map_or(JobState::Cancelled, |j| j.state);
     Ok(Json(Cancelled {
         job_id: job.job_id,
-        state: JobState::Cancelled,
+        state,
     }))
 }
 

@@ -358,6 +358,9 @@ pub struct JobList {
 pub struct Cancelled {
     #[schema(value_type = schema::Hash)]
     pub job_id: B256,
+    /// `cancelled` when no run had started (the escrow is released), else
+    /// `running` while the runs are stopped; it ends `cancelled`, the time
+    /// they used paid and the rest refunded.
     pub state: JobState,
 }
 
