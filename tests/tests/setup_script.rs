@@ -50,10 +50,24 @@ fn run_unprivileged(tools: &[(&str, &str)]) -> std::process::Output {
     }
     // The script's own helpers (ldd, sha256sum, id, ...) come from /usr/bin.
     let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    // A copy the unprivileged user can read: the checkout may be in a
+    // directory only root can enter (root's home, a `mktemp -d`).
+    let copy = tempfile::Builder::new()
+        .prefix("fog-setup-copy")
+        .tempdir()
+        .unwrap();
+    fs::set_permissions(copy.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let script = copy.path().join("deploy/dev/setup.sh");
+    for dir in [copy.path().join("deploy"), copy.path().join("deploy/dev")] {
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    fs::copy(setup_script(), &script).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg("/bin/bash")
-        .arg(setup_script())
+        .arg(&script)
         .env_clear()
         .env("PATH", path)
         .env("FOG_STATE_DIR", "/tmp/fog-setup-test-state")
