@@ -37,6 +37,54 @@ pub(crate) struct Identity {
     pub(crate) json: bool,
 }
 
+/// A spinner on stderr while something takes time: on a terminal only
+/// (scripts and logs get plain lines from the callers), cleared when dropped.
+pub(crate) struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    pub(crate) fn new(what: &str) -> Self {
+        Self(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} fog: {msg} ({elapsed})")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar.set_message(what.to_owned());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            }),
+        )
+    }
+
+    /// A step: kept above the spinner on a terminal, one line otherwise.
+    pub(crate) fn step(&self, step: &str) {
+        match &self.0 {
+            Some(bar) => {
+                bar.println(format!("fog: {step}"));
+                bar.set_message(step.to_owned());
+            }
+            None => eprintln!("fog: {step}"),
+        }
+    }
+
+    /// Runs `write` with the spinner out of the way.
+    pub(crate) fn suspend(&self, write: impl FnOnce()) {
+        match &self.0 {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// The configuration file: what flags and environment variables leave unset.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -36,8 +36,9 @@ pub(crate) enum JobAction {
     /// Download a settled job's output, check it against the receipts on chain, unpack it.
     Get {
         job: fog_protocol::B256,
+        /// Directory to unpack into (absent or empty); default ./fog-out/<job id>.
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Check an output archive (the hub's, or --archive FILE) against the receipts on chain;
     /// with --archive it needs only the chain (no key, no hub).
@@ -147,8 +148,12 @@ pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyho
         JobAction::Run(args) => return run_command(*args, identity, hub_url, key).await,
         JobAction::Get { job, out } => {
             let mut ctx = chain_context(identity, hub_url, key).await?;
+            let spinner = Spinner::new("downloading the output and checking it against the chain");
             ctx.hub.login(&ctx.key).await?;
-            let v = fog_cli::run::fetch_verified(&ctx, job, &out).await?;
+            let out = out.unwrap_or_else(|| PathBuf::from("fog-out").join(job.to_string()));
+            let v = fog_cli::run::fetch_verified(&ctx, job, &out).await;
+            drop(spinner);
+            let v = v?;
             if identity.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -376,42 +381,21 @@ pub(crate) async fn run_command(
     let mut ctx = chain_context(identity, hub_url, key).await?;
     // Progress goes to stderr in every mode (stdout carries the report, text
     // or --json): a spinner on a terminal, one line per step otherwise.
-    let spinner = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} fog: {msg} ({elapsed})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar.set_message("starting");
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    });
+    let spinner = Spinner::new("starting");
     let report = run(
         &mut ctx,
         &request,
-        |step| match &spinner {
-            Some(bar) => {
-                bar.println(format!("fog: {step}"));
-                bar.set_message(step.to_owned());
-            }
-            None => eprintln!("fog: {step}"),
-        },
+        |step| spinner.step(step),
         // stdout is for the report: the job's own output goes to stderr here.
         |_, data| {
             use std::io::Write as _;
-            let write = || {
+            spinner.suspend(|| {
                 let _ = std::io::stderr().write_all(data.as_bytes());
-            };
-            match &spinner {
-                Some(bar) => bar.suspend(write),
-                None => write(),
-            }
+            });
         },
     )
     .await;
-    if let Some(bar) = &spinner {
-        bar.finish_and_clear();
-    }
+    drop(spinner);
     let report = report?;
     if identity.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
