@@ -609,6 +609,19 @@ impl Devnet {
         std::fs::write(&pid_path, pid.to_string()).map_err(io(&pid_path))?;
         // The child is detached: it outlives this command and is reaped by init.
         std::mem::forget(child);
+        // `spawn` returns once the child is inside execve, before the kernel
+        // has set up its new command line (/proc/PID/cmdline reads empty for
+        // a moment, longer on a loaded machine): wait for it, so that
+        // `running` (which checks the command line against PID reuse) sees
+        // the service, and `down` can stop it.
+        let settled = Instant::now() + Duration::from_secs(5);
+        while self.running(service).is_none() && Instant::now() < settled {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z") {
+                break; // it has already exited: `wait` reports how
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         Ok(pid)
     }
 
