@@ -25,7 +25,7 @@ pub enum OpsError {
     Refused { what: String, reason: String },
     #[error("{0}")]
     Invalid(String),
-    #[error("chain: {0}")]
+    #[error("the chain: {0}")]
     Chain(String),
 }
 

@@ -98,6 +98,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Jobs(#[from] crate::jobs::JobsError),
+    #[error(transparent)]
+    Ops(#[from] crate::ops::OpsError),
 }
 
 fn chain(e: impl std::fmt::Display) -> RunError {
@@ -265,7 +267,7 @@ pub async fn run(
     };
     // The chain's clock decides the deadline, which must leave the whole run,
     // the settlement window and a margin for the submission.
-    let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
+    let chain_now = crate::ops::chain_time(&ctx.provider).await?;
     let least = req
         .max_duration_secs
         .saturating_add(fog_protocol::SETTLEMENT_WINDOW_SECS)
@@ -492,7 +494,7 @@ async fn submit_when_confirmed(
                 message,
             }) => {
                 // The escrow's deadline is in chain time: so is the give-up.
-                let chain_now = crate::ops::chain_time(&ctx.provider).await.map_err(chain)?;
+                let chain_now = crate::ops::chain_time(&ctx.provider).await?;
                 if chain_now >= deadline {
                     return Err(RunError::Hub(ClientError::Refused {
                         status: 425,
@@ -621,7 +623,7 @@ pub async fn refund(
     job_id: B256,
 ) -> Result<(U256, B256), RunError> {
     let escrow = crate::jobs::escrow_of(provider, d, job_id).await?;
-    let chain_now = crate::ops::chain_time(provider).await.map_err(chain)?;
+    let chain_now = crate::ops::chain_time(provider).await?;
     crate::jobs::check_refundable(job_id, &escrow, buyer, chain_now)?;
     let receipt = confirmed(
         "the refund",

@@ -37,6 +37,15 @@ pub(crate) struct Identity {
     pub(crate) json: bool,
 }
 
+/// Prints `value` as JSON with --json, else the text for people.
+pub(crate) fn report(identity: &Identity, value: serde_json::Value, text: impl FnOnce() -> String) {
+    if identity.json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
 /// A spinner on stderr while something takes time: on a terminal only
 /// (scripts and logs get plain lines from the callers), cleared when dropped.
 pub(crate) struct Spinner(Option<indicatif::ProgressBar>);

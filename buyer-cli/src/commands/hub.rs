@@ -106,20 +106,30 @@ pub(crate) async fn hub_command(action: HubAction, identity: &Identity) -> anyho
         } => {
             let amount = amount.map(|a| tokens("--amount", &a)).transpose()?;
             let (paid, tx) = ops::hub_withdraw(&provider, hub, to.unwrap_or(me), amount).await?;
-            println!("withdrew {} of earnings in {tx}", fog_cli::ops::fog(paid));
+            report(
+                identity,
+                serde_json::json!({ "amount": paid, "tx": tx }),
+                || format!("withdrew {} of earnings in {tx}", fog_cli::ops::fog(paid)),
+            );
         }
         HubAction::Exit {
             wallet: hub,
             complete,
         } => {
             let tx = ops::hub_exit(&provider, &d, hub, complete).await?;
-            if complete {
-                println!("exit complete, deposit returned, in {tx}");
-            } else {
-                println!(
-                    "exit announced in {tx}; `fog hub status {hub}` says when the deposit unlocks"
-                );
-            }
+            report(
+                identity,
+                serde_json::json!({ "hub": hub, "complete": complete, "tx": tx }),
+                || {
+                    if complete {
+                        format!("exit complete, deposit returned, in {tx}")
+                    } else {
+                        format!(
+                            "exit announced in {tx}; `fog hub status {hub}` says when the deposit unlocks"
+                        )
+                    }
+                },
+            );
         }
     }
     Ok(())

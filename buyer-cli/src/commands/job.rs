@@ -127,7 +127,15 @@ pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyho
         let provider = fog_cli::ops::read_provider(rpc)?;
         let bytes = std::fs::read(path).with_context(|| format!("--archive {}", path.display()))?;
         let hash = fog_cli::run::verify_archive(&provider, &d, *job, &bytes).await?;
-        println!("verified: sha256 {hash} is the output hash of job {job}'s receipts on chain");
+        report(
+            identity,
+            serde_json::json!({ "jobId": job, "outputHash": hash, "verified": true }),
+            || {
+                format!(
+                    "verified: sha256 {hash} is the output hash of job {job}'s receipts on chain"
+                )
+            },
+        );
         return Ok(());
     }
     let action = match action {
@@ -173,7 +181,15 @@ pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyho
             let bytes = ctx.hub.output(job).await?;
             let hash =
                 fog_cli::run::verify_archive(&ctx.provider, &ctx.deployment, job, &bytes).await?;
-            println!("verified: sha256 {hash} is the output hash of job {job}'s receipts on chain");
+            report(
+                identity,
+                serde_json::json!({ "jobId": job, "outputHash": hash, "verified": true }),
+                || {
+                    format!(
+                        "verified: sha256 {hash} is the output hash of job {job}'s receipts on chain"
+                    )
+                },
+            );
         }
         JobAction::Logs { job, follow } => {
             hub.login(&key).await?;
@@ -209,13 +225,17 @@ pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyho
         JobAction::Cancel { job } => {
             hub.login(&key).await?;
             let answer = hub.cancel(job).await?;
-            if answer.state == fog_protocol::api::JobState::Cancelled {
-                println!("job {job} cancelled: no run had started, its escrow is released to you");
-            } else {
-                println!(
-                    "job {job}: its runs are being stopped; the time they used is paid and the rest comes back to you (fog job status {job})"
-                );
-            }
+            report(identity, serde_json::to_value(&answer)?, || {
+                if answer.state == fog_protocol::api::JobState::Cancelled {
+                    format!(
+                        "job {job} cancelled: no run had started, its escrow is released to you"
+                    )
+                } else {
+                    format!(
+                        "job {job}: its runs are being stopped; the time they used is paid and the rest comes back to you (fog job status {job})"
+                    )
+                }
+            });
         }
         // Invariant: both returned above, before the hub and key were required.
         JobAction::List { .. } | JobAction::Refund { .. } => {
@@ -322,17 +342,24 @@ pub(crate) async fn refund_command(
                 .collect()
         }
     };
-    if all && jobs.is_empty() {
+    if all && jobs.is_empty() && !identity.json {
         println!(
             "nothing to refund: no job this machine opened has an open escrow past its deadline"
         );
     }
+    let mut refunded = Vec::new();
     for job in jobs {
         let (amount, tx) = fog_cli::run::refund(&provider, &d, me, job).await?;
-        println!(
-            "refunded {} of job {job} in {tx}",
-            fog_cli::ops::fog(amount)
-        );
+        if !identity.json {
+            println!(
+                "refunded {} of job {job} in {tx}",
+                fog_cli::ops::fog(amount)
+            );
+        }
+        refunded.push(serde_json::json!({ "jobId": job, "amount": amount, "tx": tx }));
+    }
+    if identity.json {
+        println!("{}", serde_json::Value::Array(refunded));
     }
     Ok(())
 }

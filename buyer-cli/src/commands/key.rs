@@ -37,6 +37,8 @@ pub(crate) fn key_command(action: KeyAction, identity: &Identity) -> anyhow::Res
         }
         KeyAction::Address => keys::address(path)?,
     };
-    println!("{address}");
+    report(identity, serde_json::json!({ "address": address }), || {
+        address.to_string()
+    });
     Ok(())
 }

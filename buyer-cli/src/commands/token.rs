@@ -43,7 +43,11 @@ pub(crate) async fn token_command(action: TokenAction, identity: &Identity) -> a
             let (d, provider, _) = chain_only(identity)?;
             let amount = tokens("amount", &amount)?;
             let tx = ops::token_transfer(&provider, &d, to, amount).await?;
-            println!("sent {} to {to} in {tx}", fog_cli::ops::fog(amount));
+            report(
+                identity,
+                serde_json::json!({ "to": to, "amount": amount, "tx": tx }),
+                || format!("sent {} to {to} in {tx}", fog_cli::ops::fog(amount)),
+            );
         }
     }
     Ok(())
