@@ -258,11 +258,21 @@ tar -C "$forged" -cf "$demo/hub/blobs/${output_hash#0x}" sum.txt sorted.txt
 served="0x$(sha256sum "$demo/hub/blobs/${output_hash#0x}" | cut -d' ' -f1)"
 
 say "The buyer downloads the output again, and Fog refuses it"
-if as buyer job get "$job" --out "$demo/result-again" 2>"$demo/get.err"; then
+# (In the demo's directory: a mismatching archive is kept in ./fog-evidence.)
+if (cd "$demo" && as buyer job get "$job" --out "$demo/result-again") 2>"$demo/get.err"; then
   die "the forged output was accepted"
 fi
 sed 's/^/    /' "$demo/get.err"
 explain "The receipts on chain name output $output_hash; the hub served $served."
+evidence="$(ls "$demo"/fog-evidence/*.tar 2>/dev/null | head -1)"
+[ -n "$evidence" ] || die "the forged archive was not kept as evidence"
+explain "The forged archive is kept as evidence: ${evidence#"$demo/"}"
+
+say "Anyone can check that archive with the chain alone (no key, no hub)"
+if env -u FOG_HUB_URL -u FOG_KEY_PASSWORD "$bin/fog" job verify "$job" --archive "$evidence" 2>"$demo/verify.err"; then
+  die "the forged archive verified"
+fi
+sed 's/^/    /' "$demo/verify.err"
 
 say "alice and bob delegate their votes to themselves (votes follow delegation)"
 as alice dao delegate | sed 's/^/    /'
