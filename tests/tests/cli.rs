@@ -77,7 +77,7 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
     let mut fleet = Fleet::start("").await.unwrap();
     let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
     fleet.wait_for_miners(1).await.unwrap();
-    let funded = fleet.buyer().await.unwrap();
+    let mut funded = fleet.buyer().await.unwrap();
     let dir = fleet.dir.path().join("buyer");
     std::fs::create_dir_all(&dir).unwrap();
     let keystore = dir.join("key.json").to_str().unwrap().to_owned();
@@ -209,6 +209,33 @@ async fn fog_job_run_gets_verified_output_and_reports_payments() {
         text(&status).contains("kept until"),
         "the status says how long: {}",
         text(&status)
+    );
+
+    // A third party holding the archive checks it with the chain alone: no
+    // key, no hub, no password.
+    funded.login().await.unwrap();
+    let job_id = report["jobId"].as_str().unwrap();
+    let (code, archive) = funded
+        .get_bytes(&format!("/v1/jobs/{job_id}/output"))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let archive_file = dir.join("archive.tar");
+    std::fs::write(&archive_file, &archive).unwrap();
+    let third_party = Command::new(fog_tests::binary("fog").unwrap())
+        .args(["job", "verify", job_id, "--archive"])
+        .arg(&archive_file)
+        .args(["--deployment", fleet.deployment.to_str().unwrap()])
+        .args(["--chain-rpc", &fleet.devnet.anvil.endpoint()])
+        .env_remove("FOG_KEY_PASSWORD")
+        .env_remove("FOG_KEYSTORE")
+        .env_remove("FOG_HUB_URL")
+        .output()
+        .unwrap();
+    assert!(
+        third_party.status.success() && text(&third_party).contains("verified: sha256"),
+        "{}",
+        text(&third_party)
     );
 
     // Refusals say what to do, and lock nothing.
