@@ -106,6 +106,9 @@ pub enum Event {
     Finished {
         miner: Address,
         receipt: Box<SignedReceipt>,
+        /// The miner says the run was performed but the job failed by its
+        /// own doing (its output over the limit).
+        failure: Option<String>,
         reply: oneshot::Sender<std::result::Result<(), String>>,
     },
     Failed {
@@ -515,9 +518,10 @@ impl Engine {
             Event::Finished {
                 miner,
                 receipt,
+                failure,
                 reply,
             } => {
-                let answer = self.finished(miner, *receipt).await?;
+                let answer = self.finished(miner, *receipt, failure).await?;
                 let _ = reply.send(answer);
                 self.dispatch().await?;
             }
@@ -1005,6 +1009,7 @@ impl Engine {
         &mut self,
         miner: Address,
         receipt: SignedReceipt,
+        failure: Option<String>,
     ) -> Result<std::result::Result<(), String>> {
         let r = &receipt.payload;
         let job_id = r.jobId;
@@ -1077,7 +1082,17 @@ impl Engine {
                     .record_outcome(m, MinerOutcome::Disagreed)
                     .await?;
             }
-            if cancelling {
+            if let Some(failure) = failure {
+                // Performed runs whose output was over its limit: the job
+                // has failed by its own doing, and the runs are paid (the
+                // buyer had their logs) on the receipts that agree on the
+                // note replacing the output.
+                let why = format!(
+                    "the job cannot run: {failure} (the run was performed and is paid; the rest is refunded)"
+                );
+                self.finish_job(job_id, JobState::Failed, Some(&why), Some(hash))
+                    .await?;
+            } else if cancelling {
                 // The stopped runs agree (on their empty output): the time
                 // they used is settled on their receipts, the rest refunded.
                 self.finish_job(

@@ -268,10 +268,10 @@ async fn relay(
                     MinerMessage::Rejected { job_id, reason } => Event::Rejected { miner, job_id, reason },
                     MinerMessage::Log { job_id, stream, data } => Event::Log { miner, job_id, stream, data },
                     MinerMessage::Failed { job_id, error, fault } => Event::Failed { miner, job_id, error, fault },
-                    MinerMessage::Finished { receipt, .. } => {
+                    MinerMessage::Finished { receipt, failure, .. } => {
                         let answer = app
                             .engine
-                            .ask(|reply| Event::Finished { miner, receipt: Box::new(receipt), reply })
+                            .ask(|reply| Event::Finished { miner, receipt: Box::new(receipt), failure, reply })
                             .await?;
                         if let Err(message) = answer {
                             send(socket, HubMessage::Error { message: format!("receipt refused: {message}") }).await?;

@@ -209,7 +209,7 @@ impl Settler {
                 }
                 Ok(None)
                     if job.updated_at + MINING_WAIT.as_secs() as i64
-                        > chrono::Utc::now().timestamp() =>
+                        > i64::try_from(fog_protocol::clock::unix_now()).unwrap_or(i64::MAX) =>
                 {
                     return Err(SettleError::Transient(format!(
                         "transaction {tx} not mined yet"

@@ -186,8 +186,10 @@ pub struct Store {
     pool: SqlitePool,
 }
 
+/// The machine's time for the store's own bookkeeping (created, updated,
+/// closed): the one clock of `fog_protocol::clock`.
 fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    i64::try_from(fog_protocol::clock::unix_now()).unwrap_or(i64::MAX)
 }
 
 impl Store {
@@ -330,11 +332,12 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Completed jobs whose settlement is not final, oldest first.
+    /// Jobs with k agreeing receipts (completed; failed with a paid run;
+    /// cancelled mid-run) whose settlement is not final, oldest first.
     pub async fn jobs_to_settle(&self, limit: u32) -> Result<Vec<JobRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs
-             WHERE (state = 'completed' OR (state = 'cancelled' AND output_hash IS NOT NULL))
+             WHERE state IN ('completed', 'failed', 'cancelled') AND output_hash IS NOT NULL
                AND (settlement IS NULL OR settlement = 'pending')
              ORDER BY seq LIMIT $1"
         )))

@@ -374,6 +374,7 @@ fn take_assignment(
             Ok(MinerMessage::Finished {
                 receipt,
                 output_size,
+                failure,
             }) => {
                 // Kept before it is reported: with it the miner can settle by itself.
                 let kept = crate::settle::KeptReceipt {
@@ -387,6 +388,7 @@ fn take_assignment(
                 MinerMessage::Finished {
                     receipt,
                     output_size,
+                    failure,
                 }
             }
             Ok(msg) => msg,
@@ -570,6 +572,7 @@ async fn run_job(
     uploaded.map_err(miners)?;
     Ok(MinerMessage::Finished {
         output_size: finished.outcome.output.size,
+        failure: finished.outcome.output_over_limit.clone(),
         receipt: finished.receipt,
     })
 }

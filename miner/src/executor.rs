@@ -208,6 +208,10 @@ pub struct Outcome {
     pub output_archive: PathBuf,
     /// Special files of the output directory left out of the archive by rule.
     pub skipped_outputs: Vec<SkippedEntry>,
+    /// The output was over its limit (`output too large: N bytes, limit M`):
+    /// the archive is only [`fog_protocol::output::OVER_LIMIT_MARKER`], and
+    /// the job has failed, though the run was performed (and is paid).
+    pub output_over_limit: Option<String>,
     /// Bytes the job wrote to its disk (output and anything else it left there).
     pub disk_used_bytes: u64,
     /// The job used all the disk (bytes or inodes) it asked for; its writes beyond failed.
@@ -481,7 +485,8 @@ impl Executor {
         let log_sink = options.logs.clone();
         let ran = self.start_and_wait(site, cgroup, spec, options).await?;
         let (disk_used_bytes, disk_full) = site.disk_use(spec.resources.diskBytes)?;
-        let (output, output_archive, skipped) = self.collect_output(site, spec, ran.cancelled)?;
+        let (output, output_archive, skipped, output_over_limit) =
+            self.collect_output(site, spec, ran.cancelled)?;
         let mut logs = ran.logs;
         if !skipped.is_empty() {
             // Told to the buyer in the job's own log, as the miner's words.
@@ -516,6 +521,7 @@ impl Executor {
             output,
             output_archive,
             skipped_outputs: skipped,
+            output_over_limit,
             disk_used_bytes,
             disk_full,
             logs_truncated: ran.logs_truncated,
@@ -752,8 +758,9 @@ impl Executor {
         site: &JobSite,
         spec: &JobSpec,
         cancelled: bool,
-    ) -> Result<(ArchiveDigest, PathBuf, Vec<SkippedEntry>), ExecError> {
+    ) -> Result<(ArchiveDigest, PathBuf, Vec<SkippedEntry>, Option<String>), ExecError> {
         let work_dir = &self.config.work_dir;
+        let mut over_limit = None;
         let partial = tempfile::Builder::new()
             .prefix(PARTIAL_ARCHIVE_PREFIX)
             .tempfile_in(work_dir)
@@ -776,8 +783,9 @@ impl Executor {
             // The run was performed: it ends with a receipt and is paid,
             // and its output is one file saying why the rest is missing.
             // (Unpaid, a buyer could take the logs and leave the bill.)
-            Err(fog_protocol::output::OutputError::TooLarge { size, limit }) => {
+            Err(e @ fog_protocol::output::OutputError::TooLarge { size, limit }) => {
                 tracing::warn!(job = %site.name, size, limit, "the output is over its limit: replaced by a note");
+                over_limit = Some(e.to_string());
                 partial
                     .as_file()
                     .set_len(0)
@@ -796,7 +804,7 @@ impl Executor {
         };
         let path = work_dir.join(format!("{}.tar", site.name));
         partial.persist(&path).map_err(|e| io_err(&path)(e.error))?;
-        Ok((archived.digest, path, archived.skipped))
+        Ok((archived.digest, path, archived.skipped, over_limit))
     }
 
     /// Step 7: the container (with any anonymous volume), the cgroup, then

@@ -333,9 +333,14 @@ async fn exec(args: ExecArgs) -> anyhow::Result<()> {
             "cpuTimeMs": outcome.cpu_time_ms,
             "peakMemoryBytes": outcome.peak_memory_bytes,
             "outputBytes": outcome.output.size,
+            "outputOverLimit": outcome.output_over_limit,
         },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
+    // The run happened (its receipt is above), but the job failed.
+    if let Some(failure) = &outcome.output_over_limit {
+        anyhow::bail!("the job failed: {failure}");
+    }
     Ok(())
 }
 

@@ -245,6 +245,11 @@ pub enum MinerMessage {
     Finished {
         receipt: SignedReceipt,
         output_size: u64,
+        /// Set when the job's output was over its limit (`output too large:
+        /// N bytes, limit M`): the run was performed and its receipt is for
+        /// it, but the archive is only the note saying so, and the job fails.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<String>,
     },
     /// The job could not be run to a receipt.
     Failed {

@@ -56,6 +56,7 @@ fn all_miner_messages() -> Vec<MinerMessage> {
             data: "warning\n".into(),
         },
         MinerMessage::Finished {
+            failure: None,
             receipt,
             output_size: 10_240,
         },

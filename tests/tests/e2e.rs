@@ -252,6 +252,7 @@ async fn a_cheating_miner_is_outvoted_unpaid_and_its_record_drops() {
         MinerMessage::Finished {
             receipt,
             output_size: forged.len() as u64,
+            failure: None,
         },
     )
     .await

@@ -216,6 +216,17 @@ async fn a_sparse_file_larger_than_the_limit_is_replaced_by_a_note_without_filli
     // sign and be paid for, whose output says why the rest is missing.
     let outcome = result.unwrap();
     assert_eq!(outcome.exit_code, 0);
+    // The job has failed, with the limit's words...
+    let failure = outcome.output_over_limit.clone().expect("a failure");
+    assert_eq!(
+        failure,
+        format!(
+            "output too large: {} bytes, limit {}",
+            (200u64 << 30) + 512 + 1024,
+            output_limit(16 << 20)
+        )
+    );
+    // ... and its archive is only the note saying so.
     let note = over_limit_note(archive);
     let expected = format!(
         "its archive would be {} bytes, over the limit of {} bytes",
@@ -240,7 +251,10 @@ async fn hard_links_cannot_inflate_the_archive_unseen() {
         )
         .await;
     let (result, archive) = s.run(&spec).await;
-    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        result.as_ref().unwrap().output_over_limit.is_some(),
+        "{result:?}"
+    );
     let note = over_limit_note(archive);
     let size: u64 = note
         .split("would be ")
@@ -524,7 +538,10 @@ async fn jobs_run_under_gvisor_with_the_same_output_and_the_same_guarantees() {
                 .await,
         )
         .await;
-    assert!(sparse.is_ok(), "{sparse:?}");
+    assert!(
+        sparse.as_ref().unwrap().output_over_limit.is_some(),
+        "{sparse:?}"
+    );
     assert!(over_limit_note(archive).contains("over the limit"));
     let mut volumes = gvisor
         .spec(

@@ -263,6 +263,7 @@ async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it(
         MinerMessage::Finished {
             receipt,
             output_size: 1,
+            failure: None,
         },
     )
     .await
@@ -1086,6 +1087,52 @@ async fn a_job_cancelled_while_it_runs_pays_the_time_used_and_refunds_the_rest()
         .wait_for_no_containers(Duration::from_secs(30))
         .await
         .unwrap();
+}
+
+/// Issues 12 and 15: a job whose output is over its limit (here a 200 GB
+/// sparse file in a 16 MiB disk) fails with the limit's words, is not
+/// reassigned or held against the miner, and its performed run is still
+/// paid: the buyer had its logs. The rest of the escrow comes back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_output_is_over_its_limit_fails_clearly_and_its_run_is_paid() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("echo the answer is 42; truncate -s 200G /fog/out/holes", 1);
+    let before = fleet.devnet.balance(buyer.address()).await.unwrap();
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    let (status, body) = buyer.submit(job, &spec, &domain).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(done["state"], "failed", "{done}");
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.contains("output too large: ") && error.contains(" bytes, limit "),
+        "{done}"
+    );
+    assert_eq!(
+        done["assignments"].as_array().unwrap().len(),
+        1,
+        "not reassigned: {done}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+        if status["settlement"]["state"] == "settled" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not settled: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let paid = fleet.devnet.balance(miner.address).await.unwrap();
+    assert!(paid > fog_protocol::U256::ZERO, "the performed run is paid");
+    let after = fleet.devnet.balance(buyer.address()).await.unwrap();
+    assert!(after > before - spec.maxPayment, "the rest came back");
 }
 
 /// Issue 15: a job that fails because of itself (here its image exists
