@@ -349,7 +349,10 @@ impl Engine {
     }
 
     async fn recover(&mut self) -> Result<()> {
-        let grace = Instant::now() + self.config.miner_timeout;
+        // Miners in the middle of their reconnect backoff get its longest
+        // delay on top of the usual timeout.
+        let grace =
+            Instant::now() + self.config.miner_timeout + fog_protocol::wire::MAX_RECONNECT_DELAY;
         let now = self.wall.unix_now();
         for row in self.store.unfinished_jobs().await? {
             let assignments = self.store.assignments_of(row.job_id).await?;
@@ -667,6 +670,13 @@ impl Engine {
             }
             false
         });
+        // Runs given up for lost while their miner was away, which it still
+        // holds: taken back where the job has room for them.
+        for job_id in running {
+            if self.live_assignment(*job_id, miner).is_none() {
+                self.take_back(*job_id, miner).await?;
+            }
+        }
         for (job_id, id) in lost {
             self.orphans.remove(&id);
             self.end_assignment(
@@ -679,6 +689,62 @@ impl Engine {
             .await?;
         }
         Ok(())
+    }
+
+    /// An assignment given up for lost (its miner was away too long) whose
+    /// miner turns out to still hold it, by a heartbeat or a receipt: made
+    /// live again if the job still has a free replica, so the work done is
+    /// neither thrown away nor left to block the job (the hub never assigns
+    /// one job twice to a miner). Its id, or None if it cannot be.
+    async fn take_back(&mut self, job_id: B256, miner: Address) -> Result<Option<String>> {
+        let Some(job) = self.jobs.get(&job_id) else {
+            return Ok(None);
+        };
+        if job.row.state.is_final() || job.cancelling.is_some() {
+            return Ok(None);
+        }
+        let held = job
+            .assignments
+            .iter()
+            .filter(|a| a.state.is_live() || a.state == AssignmentState::Finished)
+            .count();
+        if held >= usize::from(job.row.spec.replicas) {
+            return Ok(None);
+        }
+        let Some(id) = job
+            .assignments
+            .iter()
+            .find(|a| a.miner == miner && a.state == AssignmentState::Lost)
+            .map(|a| a.id.clone())
+        else {
+            return Ok(None);
+        };
+        let resources = job.row.spec.resources.clone();
+        let why = "taken back: its miner still held it after it was given up for lost";
+        let changed = self
+            .store
+            .set_assignment_state(
+                &id,
+                &[AssignmentState::Lost],
+                AssignmentState::Running,
+                Some(why),
+                None,
+            )
+            .await?;
+        if !changed {
+            return Ok(None);
+        }
+        if let Some(a) = self
+            .jobs
+            .get_mut(&job_id)
+            .and_then(|j| j.assignments.iter_mut().find(|a| a.id == id))
+        {
+            a.state = AssignmentState::Running;
+            a.error = Some(why.to_owned());
+        }
+        self.scheduler.hold(&miner, &resources);
+        tracing::info!(job = %job_id, %miner, "assignment taken back");
+        Ok(Some(id))
     }
 
     /// The miner's session ended: its live assignments wait `miner_timeout`
@@ -1013,8 +1079,12 @@ impl Engine {
     ) -> Result<std::result::Result<(), String>> {
         let r = &receipt.payload;
         let job_id = r.jobId;
-        let Some(id) = self.live_assignment(job_id, miner) else {
-            return Ok(Err(format!("job {job_id} is not assigned to you")));
+        let id = match self.live_assignment(job_id, miner) {
+            Some(id) => id,
+            None => match self.take_back(job_id, miner).await? {
+                Some(id) => id,
+                None => return Ok(Err(format!("job {job_id} is not assigned to you"))),
+            },
         };
         let problem = {
             let job = &self.jobs[&job_id];

@@ -199,6 +199,18 @@ impl Scheduler {
         }
     }
 
+    /// Takes what a replica taken back from a returning miner holds (none
+    /// left free if it no longer fits, as on a reconnect).
+    pub fn hold(&mut self, miner: &Address, resources: &Resources) {
+        if let Some(slot) = self.slots.get_mut(miner) {
+            if fits_in(resources, &slot.free) {
+                take(&mut slot.free, resources);
+            } else {
+                slot.free = Resources::default();
+            }
+        }
+    }
+
     /// Gives back what a finished or dropped replica held.
     pub fn release(&mut self, miner: &Address, resources: &Resources) {
         if let Some(slot) = self.slots.get_mut(miner) {

@@ -128,7 +128,7 @@ pub async fn run(
     let reconnect = || {
         ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(10))
+            .with_max_delay(fog_protocol::wire::MAX_RECONNECT_DELAY)
             .with_jitter()
             .without_max_times()
             .build()
@@ -145,7 +145,9 @@ pub async fn run(
         if let Err(e) = result {
             tracing::warn!(hub = %shared.config.hub_url, error = %e, "hub session ended");
         }
-        let delay = delays.next().unwrap_or(Duration::from_secs(10));
+        let delay = delays
+            .next()
+            .unwrap_or(fog_protocol::wire::MAX_RECONNECT_DELAY);
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(delay) => {}

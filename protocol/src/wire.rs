@@ -17,6 +17,12 @@ pub const WIRE_VERSION: u16 = 1;
 /// Largest frame a peer must accept; bigger frames are refused unread.
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 
+/// The longest a miner waits between attempts to reach its hub again. A hub
+/// that restarts keeps the assignments of absent miners this much longer
+/// than its miner timeout, so a miner in the middle of its backoff is not
+/// given up for lost.
+pub const MAX_RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {

@@ -226,6 +226,62 @@ async fn a_hub_killed_mid_job_restarts_and_the_job_completes_without_reassignmen
     assert_eq!(sha256(&archive), receipts(&done)[0].payload.outputHash);
 }
 
+/// Sends a signal to a process by its id (`kill -STOP`, `kill -CONT`).
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_away_past_its_timeout_gets_its_run_back_and_the_job_completes() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let domain = fleet.devnet.deployment.domain();
+    let spec = fleet.spec("sleep 14; echo came-back > /fog/out/x", 1);
+    let job = fleet.open_escrow(&buyer, &spec).await.unwrap();
+    assert_eq!(buyer.submit(job, &spec, &domain).await.unwrap().0, 201);
+    assert_eq!(running_on(&buyer, job).await, miner.address);
+
+    // The miner process freezes (its container runs on): the hub misses its
+    // heartbeats, waits its timeout, and gives the run up for lost. The
+    // only miner has then had the job, so nobody else can take it.
+    let pid = miner.proc.pid().unwrap();
+    signal(pid, "STOP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, status) = buyer.get(&format!("/v1/jobs/{job}")).await.unwrap();
+        if states(&status) == vec![(miner.address, "lost".to_owned())] {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            signal(pid, "CONT");
+            panic!("the run was never given up: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    signal(pid, "CONT");
+
+    // Back, still running it: the hub takes the run back and the job
+    // completes on it instead of waiting for its deadline.
+    let done = buyer.wait(job, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        done["state"],
+        "completed",
+        "{done}\n{}",
+        fleet.hub_proc.log()
+    );
+    assert_eq!(states(&done), vec![(miner.address, "finished".to_owned())]);
+    buyer
+        .wait_settled(job, Duration::from_secs(60))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it() {
     use alloy::signers::SignerSync;
