@@ -29,7 +29,7 @@ use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StatsOptionsBuilder,
 };
 use fog_protocol::clock::SharedClock;
 use fog_protocol::output::{
@@ -686,14 +686,22 @@ impl Executor {
         let name = site.name.as_str();
         let started_at = self.config.clock.unix_now();
         let started = std::time::Instant::now();
+        // Attached before the start, as `docker run` does: a job that floods
+        // its output at once cannot outrun a follower that joins late (the
+        // engine's own log file rotates and would hide how much was written).
+        let attach = bollard::query_parameters::AttachContainerOptionsBuilder::default()
+            .stream(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let attached = self.docker.attach_container(name, Some(attach)).await?;
         self.docker.start_container(name, None).await?;
         if let Some(tell) = tell_started {
             let _ = tell.send(());
         }
 
         let logs = tokio::spawn(collect_logs(
-            self.docker.clone(),
-            name.to_owned(),
+            attached.output,
             self.config.max_log_bytes,
             log_sink,
         ));
@@ -1109,17 +1117,12 @@ fn fs_usage(dir: &Path) -> Result<(u64, u64, u64), ExecError> {
 }
 
 async fn collect_logs(
-    docker: Docker,
-    name: String,
+    mut stream: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+    >,
     cap: usize,
     sink: Option<mpsc::Sender<LogChunk>>,
 ) -> (Vec<LogChunk>, bool) {
-    let options = LogsOptionsBuilder::default()
-        .follow(true)
-        .stdout(true)
-        .stderr(true)
-        .build();
-    let mut stream = docker.logs(&name, Some(options));
     let mut kept = Vec::new();
     let mut total = 0usize;
     let mut truncated = false;
