@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {IFogErrors} from "../src/interfaces/IFogErrors.sol";
+import {IFogErrors, IReceiptErrors} from "../src/interfaces/IFogErrors.sol";
 import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
@@ -112,9 +112,9 @@ contract JobEscrowTest is FogFixture {
         uint64 far = uint64(block.timestamp + 366 days);
         vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidDeadline.selector, far));
         escrow.open(SALT, hub, spec, far, 1, LOCKED, MAX_DURATION);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReplicas.selector, uint8(0)));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidReplicas.selector, uint8(0)));
         escrow.open(SALT, hub, spec, tomorrow, 0, LOCKED, MAX_DURATION);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReplicas.selector, uint8(17)));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidReplicas.selector, uint8(17)));
         escrow.open(SALT, hub, spec, tomorrow, 17, LOCKED, MAX_DURATION);
         vm.expectRevert(IJobEscrow.ZeroPayment.selector);
         escrow.open(SALT, hub, spec, tomorrow, 1, 0, MAX_DURATION);
@@ -211,7 +211,7 @@ contract JobEscrowTest is FogFixture {
         FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
         IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signedUnder(r, 0xE11, HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid, address(escrow)));
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReceiptSignature.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidReceiptSignature.selector, 0));
         escrow.settle(jobId, list);
     }
 
@@ -220,7 +220,7 @@ contract JobEscrowTest is FogFixture {
         FogTypes.Receipt memory r = receiptFor(jobId, 0, 1e18, keccak256("output"));
         IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signedUnder(r, minerKey(0), 0xE11, 1e18, domainSeparator(block.chainid, address(escrow)));
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
@@ -228,7 +228,7 @@ contract JobEscrowTest is FogFixture {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
         list[0].receiptSignature = hex"1234";
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReceiptSignature.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidReceiptSignature.selector, 0));
         escrow.settle(jobId, list);
     }
 
@@ -247,7 +247,7 @@ contract JobEscrowTest is FogFixture {
         uint256 n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
         list[0].receiptSignature =
             abi.encodePacked(r, bytes32(n - uint256(s)), v == 27 ? uint8(28) : uint8(27));
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidReceiptSignature.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidReceiptSignature.selector, 0));
         escrow.settle(jobId, list);
     }
 
@@ -258,7 +258,7 @@ contract JobEscrowTest is FogFixture {
         list[0] = signedUnder(
             r, minerKey(0), HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid + 1, address(escrow))
         );
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
@@ -268,7 +268,7 @@ contract JobEscrowTest is FogFixture {
         IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] =
             signedUnder(r, minerKey(0), HUB_SIGNER_KEY, 1e18, domainSeparator(block.chainid, address(0xE5C)));
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
@@ -276,7 +276,7 @@ contract JobEscrowTest is FogFixture {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 1, 1e18);
         vm.chainId(block.chainid + 7); // the same signatures replayed on a forked chain
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
@@ -295,7 +295,7 @@ contract JobEscrowTest is FogFixture {
         bytes32 second = openJob(keccak256("other"), 1, LOCKED);
         IJobEscrow.SignedReceipt[] memory list = quorum(first, 1, 1e18);
         escrow.settle(first, list);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.ReceiptMismatch.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.ReceiptMismatch.selector, 0));
         escrow.settle(second, list);
     }
 
@@ -307,7 +307,7 @@ contract JobEscrowTest is FogFixture {
         IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signed(r, 1, 1e18);
         list[0].assignmentSignature = assigned.assignmentSignature;
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidAssignment.selector, 0));
         escrow.settle(jobId, list);
     }
 
@@ -315,7 +315,7 @@ contract JobEscrowTest is FogFixture {
         bytes32 jobId = openJob(SALT, 2, LOCKED);
         IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
         list[1] = list[0];
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.DuplicateMiner.selector, list[0].receipt.miner));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.DuplicateMiner.selector, list[0].receipt.miner));
         escrow.settle(jobId, list);
     }
 
@@ -323,7 +323,7 @@ contract JobEscrowTest is FogFixture {
         bytes32 jobId = openJob(SALT, 2, LOCKED);
         IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
         list[1] = signed(receiptFor(jobId, 1, 1e18, keccak256("cheat")), 1, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.OutputMismatch.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.OutputMismatch.selector, 1));
         escrow.settle(jobId, list);
     }
 
@@ -331,7 +331,7 @@ contract JobEscrowTest is FogFixture {
         bytes32 jobId = openJob(SALT, 1, LOCKED);
         IJobEscrow.SignedReceipt[] memory list = new IJobEscrow.SignedReceipt[](1);
         list[0] = signed(receiptFor(jobId, 0, 5e18, keccak256("output")), 0, 4e18);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.ChargeAboveAssignment.selector, 0, 5e18, 4e18));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.ChargeAboveAssignment.selector, 0, 5e18, 4e18));
         escrow.settle(jobId, list);
     }
 
@@ -346,14 +346,14 @@ contract JobEscrowTest is FogFixture {
     function test_settleRejectsWrongCountTimesAndDeadline() public {
         bytes32 jobId = openJob(SALT, 2, LOCKED);
         IJobEscrow.SignedReceipt[] memory one = quorum(jobId, 1, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.WrongReceiptCount.selector, 1, uint8(2)));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.WrongReceiptCount.selector, 1, uint8(2)));
         escrow.settle(jobId, one);
 
         IJobEscrow.SignedReceipt[] memory list = quorum(jobId, 2, 1e18);
         FogTypes.Receipt memory r = list[0].receipt;
         (r.startedAt, r.endedAt) = (r.endedAt, r.startedAt);
         list[0] = signed(r, 0, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidTimes.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidTimes.selector, 0));
         escrow.settle(jobId, list);
 
         IJobEscrow.SignedReceipt[] memory good = quorum(jobId, 2, 1e18);
@@ -387,7 +387,7 @@ contract JobEscrowTest is FogFixture {
         bytes32 later = openJob(keccak256("later"), 1, LOCKED);
         assertEq(uint256(escrow.getJob(later).signerVersion), 1);
         IJobEscrow.SignedReceipt[] memory old = quorum(later, 1, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(IJobEscrow.InvalidAssignment.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidAssignment.selector, 0));
         escrow.settle(later, old);
         FogTypes.Receipt memory r = receiptFor(later, 0, 1e18, keccak256("output"));
         IJobEscrow.SignedReceipt[] memory fresh = new IJobEscrow.SignedReceipt[](1);

@@ -14,6 +14,7 @@ const CONTRACTS = [
   ['HubWallet.sol', 'HubWallet'],
   ['HubRegistry.sol', 'HubRegistry'],
   ['JobEscrow.sol', 'JobEscrow'],
+  ['BatchSettlement.sol', 'BatchSettlement'],
   ['DaoTreasury.sol', 'DaoTreasury'],
   ['FogGovernor.sol', 'FogGovernor'],
   ['TimelockController.sol', 'TimelockController'],

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {FogTypes} from "../FogTypes.sol";
-import {IFogErrors} from "./IFogErrors.sol";
+import {IFogErrors, IReceiptErrors} from "./IFogErrors.sol";
 import {IHubRegistry} from "./IHubRegistry.sol";
 
 /// @title IJobEscrow
@@ -11,7 +11,7 @@ import {IHubRegistry} from "./IHubRegistry.sol";
 ///         the hub assigned (under the hub signer the job opened with), or refunded to the buyer after
 ///         the deadline, or at once if the hub is blacklisted. Payment never exceeds the locked amount,
 ///         a job settles at most once, and settlement and refund exclude each other.
-interface IJobEscrow is IFogErrors {
+interface IJobEscrow is IFogErrors, IReceiptErrors {
     /// @notice Where a job is.
     enum JobStatus {
         None,
@@ -66,8 +66,6 @@ interface IJobEscrow is IFogErrors {
     error DeadlineTooSoon(uint64 deadline, uint256 earliest);
     /// @notice The job's maximum duration is zero or above 30 days.
     error InvalidDuration(uint64 maxDurationSecs);
-    /// @notice Replicas must be 1-16.
-    error InvalidReplicas(uint16 replicas);
     /// @notice Nothing locked.
     error ZeroPayment();
     /// @notice The payment does not fit 96 bits.
@@ -80,22 +78,6 @@ interface IJobEscrow is IFogErrors {
     error DeadlineNotReached(uint64 deadline);
     /// @notice Settlement is over: the deadline passed.
     error DeadlinePassed(uint64 deadline);
-    /// @notice Exactly `replicas` receipts settle a job.
-    error WrongReceiptCount(uint256 given, uint16 replicas);
-    /// @notice The receipt names another job, spec or hub.
-    error ReceiptMismatch(uint256 index);
-    /// @notice The assignment is not signed by the hub's signer for this job.
-    error InvalidAssignment(uint256 index);
-    /// @notice The receipt is not signed by its miner.
-    error InvalidReceiptSignature(uint256 index);
-    /// @notice Two receipts from one miner.
-    error DuplicateMiner(address miner);
-    /// @notice The receipts disagree on the output.
-    error OutputMismatch(uint256 index);
-    /// @notice The receipt charges more than its assignment allows.
-    error ChargeAboveAssignment(uint256 index, uint256 charged, uint256 maxCharge);
-    /// @notice The receipt ends before it starts.
-    error InvalidTimes(uint256 index);
     /// @notice Miners and commission would exceed what was locked.
     error PaymentExceedsLocked(uint256 payment, uint256 locked);
     /// @notice Only the funds timelock upgrades the escrow.
