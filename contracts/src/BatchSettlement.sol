@@ -9,11 +9,9 @@ import {
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
-import {FogTypes} from "./FogTypes.sol";
 import {IBatchSettlement} from "./interfaces/IBatchSettlement.sol";
+import {IBatchVerifier} from "./interfaces/IBatchVerifier.sol";
 import {IHubRegistry} from "./interfaces/IHubRegistry.sol";
 import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
 
@@ -26,13 +24,13 @@ import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
 ///         Upgradeable (UUPS) by the funds timelock only; storage is ERC-7201 namespaced.
 contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, IBatchSettlement {
     using SafeERC20 for IERC20;
-    using FogTypes for FogTypes.Receipt;
 
     /// @custom:storage-location erc7201:fog.storage.BatchSettlement
     struct BatchStorage {
         IERC20 token;
         IHubRegistry registry;
         IJobEscrow escrow;
+        IBatchVerifier verifier;
         address fundsTimelock;
         Params params;
         mapping(address account => AccountSlot) accounts;
@@ -48,30 +46,18 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
     bytes32 internal constant STORAGE_SLOT =
         0x065f79e0c79e15a1ce80f09927c87f72799f56bd5b9e2ea3243239aa85a08f00;
     uint16 internal constant BPS = 10_000;
-    uint16 internal constant MAX_REPLICAS = 16;
-    uint256 internal constant AMOUNT_BITS = 95;
-    uint256 internal constant AMOUNT_MASK = (uint256(1) << AMOUNT_BITS) - 1;
-    /// @notice EIP-712 type of a buyer's JobAuth.
-    bytes32 public constant JOB_AUTH_TYPEHASH = keccak256(
-        "JobAuth(bytes32 salt,bytes32 specHash,address hub,uint256 maxPayment,uint64 deadline,uint16 replicas,uint16 maxFeeBps)"
-    );
-    /// @notice Domain tag of batched job ids: never equal to a per-job escrow id (a different preimage).
-    bytes32 public constant BATCH_JOB_TAG = keccak256("fog.batch.job");
+    uint256 internal constant DEBIT_BIT = 95;
+    uint256 internal constant PAYOUT_BIT = 94;
+    uint256 internal constant AMOUNT_MASK = (uint256(1) << PAYOUT_BIT) - 1;
 
     /// @dev An account's one slot; the amount of a withdrawal request lives apart (it is rare).
+    ///      `opened` keeps the slot non-zero once used, so that later credits to an emptied account
+    ///      cost a non-zero write (2,900 gas), not a new slot (20,000).
     struct AccountSlot {
         uint96 balance;
         uint96 earned;
         uint40 withdrawableAt;
-    }
-
-    /// @dev What one verified job amounts to.
-    struct Checked {
-        bytes32 jobId;
-        uint256 minersTotal;
-        uint256 total;
-        bytes32 receiptsCommitment;
-        bytes32 leaf;
+        bool opened;
     }
 
     /// @custom:oz-upgrades-unsafe-allow constructor
@@ -84,12 +70,14 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
         IERC20 token_,
         IHubRegistry registry_,
         IJobEscrow escrow_,
+        IBatchVerifier verifier_,
         address fundsTimelock_,
         Params calldata params_
     ) external initializer {
         if (
             address(token_) == address(0) || address(registry_) == address(0)
-                || address(escrow_) == address(0) || fundsTimelock_ == address(0)
+                || address(escrow_) == address(0) || address(verifier_) == address(0)
+                || fundsTimelock_ == address(0)
         ) revert ZeroAddress();
         _checkParams(params_);
         __EIP712_init("Fog Batch", "1");
@@ -97,6 +85,7 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
         $.token = token_;
         $.registry = registry_;
         $.escrow = escrow_;
+        $.verifier = verifier_;
         $.fundsTimelock = fundsTimelock_;
         $.params = params_;
     }
@@ -262,17 +251,24 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
     }
 
     /// @dev Applies a ledger (accounts strictly increasing) and returns its total debit; reverts unless
-    ///      credits equal debits.
+    ///      credits equal debits. Credits flagged for payout go straight to the account's wallet, after
+    ///      every balance is updated.
     function _applyLedger(BatchStorage storage $, uint256[] calldata entries)
         private
         returns (uint256 debits)
     {
         uint256 credits;
+        uint256 payouts;
         address previous;
         for (uint256 i; i < entries.length; ++i) {
-            (address account, bool debit, uint96 amount) = _unpack(entries[i]);
-            if (account <= previous || amount == 0) revert InvalidEntry(i);
+            (address account, bool debit, bool payout, uint96 amount) = _unpack(entries[i]);
+            if (account <= previous || amount == 0 || (debit && payout)) revert InvalidEntry(i);
             previous = account;
+            if (payout) {
+                credits += amount;
+                payouts += 1;
+                continue;
+            }
             AccountSlot storage a = $.accounts[account];
             if (debit) {
                 uint96 balance = a.balance;
@@ -281,10 +277,18 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
                 debits += amount;
             } else {
                 a.earned += amount;
+                a.opened = true;
                 credits += amount;
             }
         }
         if (credits != debits) revert LedgerUnbalanced(credits, debits);
+        for (uint256 i; payouts != 0 && i < entries.length; ++i) {
+            (address account,, bool payout, uint96 amount) = _unpack(entries[i]);
+            if (payout) {
+                --payouts;
+                $.token.safeTransfer(account, amount);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- challenges
@@ -298,7 +302,7 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
         }
         uint256 closesAt = uint256(epoch.committedAt) + $.params.challengeWindow;
         if (block.timestamp > closesAt) revert ChallengeWindowClosed(closesAt);
-        (address account, bool debit, uint96 amount) = _unpack(entries[position]);
+        (address account, bool debit,, uint96 amount) = _unpack(entries[position]);
         if (account == epoch.hub) revert HubEntry();
         Challenge storage c = $.challenges[_challengeKey(epoch.hub, epoch.index, account)];
         if (c.status != ChallengeStatus.None) revert AlreadyChallenged(account);
@@ -318,43 +322,28 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
     }
 
     /// @inheritdoc IBatchSettlement
-    function answer(EpochRef calldata epoch, address account, BatchJob[] calldata jobs) external {
+    function answer(EpochRef calldata epoch, address account, bytes calldata jobs) external {
         BatchStorage storage $ = _storage();
         _checkEpoch($, epoch);
         Challenge storage c = $.challenges[_challengeKey(epoch.hub, epoch.index, account)];
         if (c.status != ChallengeStatus.Open) revert NoOpenChallenge(account);
         if (block.timestamp > c.answerBy) revert AnswerTooLate(c.answerBy);
-        bytes32 separator = $.escrow.domainSeparator();
-        uint256 paid;
-        uint256 earned;
-        bytes32[] memory ids = new bytes32[](jobs.length);
-        for (uint256 i; i < jobs.length; ++i) {
-            BatchJob calldata job = jobs[i];
-            Checked memory k = _verify($, job, epoch.hub, job.feeBps, separator);
-            if (i != 0 && k.jobId <= ids[i - 1]) revert JobsOutOfOrder(i);
-            ids[i] = k.jobId;
-            if (job.auth.deadline <= epoch.committedAt) {
-                revert LateInclusion(k.jobId, job.auth.deadline, epoch.committedAt);
-            }
-            if (!MerkleProof.verifyCalldata(job.proof, epoch.root, k.leaf)) revert NotInEpoch(k.jobId);
-            if (job.buyer == account) paid += k.total;
-            for (uint256 j; j < job.receipts.length; ++j) {
-                if (job.receipts[j].receipt.miner == account) {
-                    earned += job.receipts[j].receipt.amountCharged;
-                }
-            }
-            emit JobRevealed(epoch.hub, epoch.index, k.jobId, k.leaf, k.receiptsCommitment);
-        }
+        IBatchVerifier.Answer memory a =
+            $.verifier.checkAnswer(jobs, _context($, epoch.hub, account, epoch.root, epoch.committedAt));
         // The account's net change in the epoch, as the revealed jobs make it.
-        bool credit = earned > paid;
-        uint256 net = credit ? earned - paid : paid - earned;
+        bool credit = a.earned > a.paid;
+        uint256 net = credit ? a.earned - a.paid : a.paid - a.earned;
         if (net != c.amount || (net != 0 && credit != c.credit)) revert AnswerMismatch(net, c.amount);
         c.status = ChallengeStatus.Answered;
-        c.answeredJobs = keccak256(abi.encodePacked(ids));
+        c.answeredJobs = a.answeredJobs;
         $.hubs[epoch.hub].openChallenges -= 1;
         // The stake pays for the hub's trouble.
         _creditEarned($, epoch.hub, $.params.challengeStake);
-        emit ChallengeAnswered(epoch.hub, epoch.index, account, jobs.length);
+        for (uint256 i; i < a.revealed.length; ++i) {
+            IBatchVerifier.Revealed memory r = a.revealed[i];
+            emit JobRevealed(epoch.hub, epoch.index, r.jobId, r.leaf, r.receiptsCommitment);
+        }
+        emit ChallengeAnswered(epoch.hub, epoch.index, account, a.revealed.length);
     }
 
     /// @inheritdoc IBatchSettlement
@@ -388,8 +377,8 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
         BatchStorage storage $ = _storage();
         _checkEpoch($, first);
         _checkEpoch($, second);
-        bytes32 leafA = leafHash(a);
-        bytes32 leafB = leafHash(b);
+        bytes32 leafA = $.verifier.leafHash(a);
+        bytes32 leafB = $.verifier.leafHash(b);
         if (first.hub != second.hub || a.jobId != b.jobId || (first.index == second.index && leafA == leafB))
         {
             revert NotDuplicate();
@@ -405,7 +394,9 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
         BatchStorage storage $ = _storage();
         _checkEpoch($, epoch);
         if (leaf.deadline > epoch.committedAt) revert NotLate(leaf.jobId);
-        if (!MerkleProof.verifyCalldata(proof, epoch.root, leafHash(leaf))) revert NotInEpoch(leaf.jobId);
+        if (!MerkleProof.verifyCalldata(proof, epoch.root, $.verifier.leafHash(leaf))) {
+            revert NotInEpoch(leaf.jobId);
+        }
         _proven($, epoch.hub, leaf.jobId);
         _fraud(
             $, epoch.hub, leaf.buyer, leaf.total, msg.sender, uint256(leaf.total) * $.params.rewardBps / BPS
@@ -447,35 +438,28 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
     // ---------------------------------------------------------------- forced claims
 
     /// @inheritdoc IBatchSettlement
-    function forceClaim(BatchJob calldata job) external returns (bytes32 jobId) {
+    function forceClaim(bytes calldata job) external returns (bytes32 jobId) {
         BatchStorage storage $ = _storage();
-        // No commission on a job the hub did not settle.
-        Checked memory k = _verify($, job, job.auth.hub, 0, $.escrow.domainSeparator());
+        IBatchVerifier.Claimed memory k =
+            $.verifier.checkClaim(job, _context($, address(0), address(0), 0, 0));
         jobId = k.jobId;
-        uint256 opensAt = uint256(job.auth.deadline) + 1;
-        uint256 closesAt = uint256(job.auth.deadline) + $.params.claimPeriod;
+        uint256 opensAt = uint256(k.deadline) + 1;
+        uint256 closesAt = uint256(k.deadline) + $.params.claimPeriod;
         if (block.timestamp < opensAt || block.timestamp > closesAt) {
             revert ClaimOutsidePeriod(jobId, opensAt, closesAt);
         }
         Claim storage claim = $.claims[jobId];
         if (claim.status != ClaimStatus.None) revert AlreadyClaimed(jobId);
-        uint256 n = job.receipts.length;
-        address[] memory miners = new address[](n);
-        uint256[] memory amounts = new uint256[](n);
-        for (uint256 i; i < n; ++i) {
-            miners[i] = job.receipts[i].receipt.miner;
-            amounts[i] = job.receipts[i].receipt.amountCharged;
-        }
         // forge-lint: disable-next-line(unsafe-typecast) block time plus a uint32 fits in 40 bits
         uint40 payableAt = uint40(block.timestamp + $.params.proofWindow);
-        claim.hub = job.auth.hub;
-        claim.buyer = job.buyer;
+        claim.hub = k.hub;
+        claim.buyer = k.buyer;
         claim.payableAt = payableAt;
         claim.status = ClaimStatus.Pending;
         // forge-lint: disable-next-line(unsafe-typecast) at most the JobAuth's maxPayment, checked to fit
         claim.amount = uint96(k.minersTotal);
-        claim.payout = keccak256(abi.encode(miners, amounts));
-        emit ClaimOpened(jobId, job.auth.hub, job.buyer, k.minersTotal, payableAt, k.receiptsCommitment);
+        claim.payout = k.payout;
+        emit ClaimOpened(jobId, k.hub, k.buyer, k.minersTotal, payableAt, k.receiptsCommitment);
     }
 
     /// @inheritdoc IBatchSettlement
@@ -487,7 +471,10 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
         if (p.answered.length != p.miners.length) revert PayoutMismatch(jobId);
         if (p.epoch.hub != claim.hub) revert WrongHub(jobId, p.epoch.hub);
         _checkEpoch($, p.epoch);
-        if (p.leaf.jobId != jobId || !MerkleProof.verifyCalldata(p.proof, p.epoch.root, leafHash(p.leaf))) {
+        if (
+            p.leaf.jobId != jobId
+                || !MerkleProof.verifyCalldata(p.proof, p.epoch.root, $.verifier.leafHash(p.leaf))
+        ) {
             revert NotInEpoch(jobId);
         }
         // The miners were paid in that epoch unless one of them showed its credit there was short.
@@ -542,116 +529,21 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
 
     // ---------------------------------------------------------------- verification
 
-    /// @dev What every receipt of a job must match.
-    struct Expected {
-        bytes32 jobId;
-        bytes32 specHash;
-        address hub;
-        bytes32 outputHash;
-        address hubSigner;
-        bytes32 separator;
-    }
-
-    /// @dev Checks one job whole: the buyer's JobAuth signature and terms, the k receipts (as the
-    ///      escrow checks them, under its domain) and the payment; returns its amounts and leaf.
-    function _verify(
-        BatchStorage storage $,
-        BatchJob calldata job,
-        address hub,
-        uint16 feeBps,
-        bytes32 escrowSeparator
-    ) private view returns (Checked memory k) {
-        JobAuth calldata auth = job.auth;
-        bytes32 authHash = hashJobAuth(auth);
-        k.jobId = jobIdFor(job.buyer, auth.salt);
-        (address signer, ECDSA.RecoverError err,) =
-            ECDSA.tryRecover(_hashTypedDataV4(authHash), job.authSignature);
-        if (err != ECDSA.RecoverError.NoError || signer != job.buyer) revert InvalidAuthSignature(k.jobId);
-        if (auth.hub != hub) revert WrongHub(k.jobId, auth.hub);
-        if (feeBps > auth.maxFeeBps) revert FeeAboveAuth(k.jobId, feeBps, auth.maxFeeBps);
-        if (auth.replicas == 0 || auth.replicas > MAX_REPLICAS) revert InvalidReplicas(auth.replicas);
-        if (job.receipts.length != auth.replicas) {
-            revert WrongReceiptCount(job.receipts.length, auth.replicas);
-        }
-        Expected memory expected = Expected({
-            jobId: k.jobId,
-            specHash: auth.specHash,
+    /// @dev What the verifier needs from here: the epoch, the registry and both domain separators.
+    function _context(BatchStorage storage $, address hub, address account, bytes32 root, uint40 committedAt)
+        private
+        view
+        returns (IBatchVerifier.Context memory)
+    {
+        return IBatchVerifier.Context({
             hub: hub,
-            outputHash: job.receipts[0].receipt.outputHash,
-            hubSigner: $.registry.signerOf(hub, job.signerVersion),
-            separator: escrowSeparator
+            account: account,
+            root: root,
+            committedAt: committedAt,
+            registry: address($.registry),
+            batchSeparator: _domainSeparatorV4(),
+            escrowSeparator: $.escrow.domainSeparator()
         });
-        (k.minersTotal, k.receiptsCommitment) = _checkReceipts(job.receipts, expected);
-        k.total = k.minersTotal + k.minersTotal * feeBps / BPS;
-        if (k.total > auth.maxPayment || k.total > type(uint96).max) {
-            revert PaymentAboveAuth(k.jobId, k.total, auth.maxPayment);
-        }
-        k.leaf = leafHash(
-            Leaf({
-                jobId: k.jobId,
-                buyer: job.buyer,
-                authHash: authHash,
-                receiptsCommitment: k.receiptsCommitment,
-                // forge-lint: disable-next-line(unsafe-typecast) checked against type(uint96).max above
-                total: uint96(k.total),
-                deadline: auth.deadline,
-                signerVersion: job.signerVersion,
-                feeBps: feeBps
-            })
-        );
-    }
-
-    /// @dev The receipts' total charge and commitment; reverts on the first that does not count.
-    function _checkReceipts(IJobEscrow.SignedReceipt[] calldata receipts, Expected memory expected)
-        private
-        pure
-        returns (uint256 minersTotal, bytes32 commitment)
-    {
-        bytes32[] memory hashes = new bytes32[](receipts.length);
-        for (uint256 i; i < receipts.length; ++i) {
-            FogTypes.Receipt calldata receipt = receipts[i].receipt;
-            _checkReceipt(receipts[i], i, expected);
-            for (uint256 j; j < i; ++j) {
-                if (receipts[j].receipt.miner == receipt.miner) revert DuplicateMiner(receipt.miner);
-            }
-            hashes[i] = receipt.hash();
-            minersTotal += receipt.amountCharged;
-        }
-        commitment = keccak256(abi.encodePacked(hashes));
-    }
-
-    function _checkReceipt(IJobEscrow.SignedReceipt calldata signed, uint256 index, Expected memory expected)
-        private
-        pure
-    {
-        FogTypes.Receipt calldata receipt = signed.receipt;
-        if (
-            receipt.jobId != expected.jobId || receipt.specHash != expected.specHash
-                || receipt.hub != expected.hub
-        ) {
-            revert ReceiptMismatch(index);
-        }
-        if (receipt.outputHash != expected.outputHash) revert OutputMismatch(index);
-        if (receipt.endedAt < receipt.startedAt) revert InvalidTimes(index);
-        if (receipt.amountCharged > signed.maxCharge) {
-            revert ChargeAboveAssignment(index, receipt.amountCharged, signed.maxCharge);
-        }
-        (address assigner, ECDSA.RecoverError aErr,) = ECDSA.tryRecover(
-            MessageHashUtils.toTypedDataHash(expected.separator, receipt.assignmentHash(signed.maxCharge)),
-            signed.assignmentSignature
-        );
-        if (
-            aErr != ECDSA.RecoverError.NoError || expected.hubSigner == address(0)
-                || assigner != expected.hubSigner
-        ) {
-            revert InvalidAssignment(index);
-        }
-        (address miner, ECDSA.RecoverError rErr,) = ECDSA.tryRecover(
-            MessageHashUtils.toTypedDataHash(expected.separator, receipt.hash()), signed.receiptSignature
-        );
-        if (rErr != ECDSA.RecoverError.NoError || miner != receipt.miner) {
-            revert InvalidReceiptSignature(index);
-        }
     }
 
     // ---------------------------------------------------------------- helpers
@@ -667,11 +559,15 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
     }
 
     function _creditBalance(BatchStorage storage $, address account, uint96 amount) private {
-        $.accounts[account].balance += amount;
+        AccountSlot storage a = $.accounts[account];
+        a.balance += amount;
+        a.opened = true;
     }
 
     function _creditEarned(BatchStorage storage $, address account, uint96 amount) private {
-        $.accounts[account].earned += amount;
+        AccountSlot storage a = $.accounts[account];
+        a.earned += amount;
+        a.opened = true;
     }
 
     function _amount(uint256 amount) private pure returns (uint96) {
@@ -680,10 +576,15 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
         return uint96(amount);
     }
 
-    function _unpack(uint256 entry) private pure returns (address account, bool debit, uint96 amount) {
+    function _unpack(uint256 entry)
+        private
+        pure
+        returns (address account, bool debit, bool payout, uint96 amount)
+    {
         account = address(uint160(entry >> 96));
-        debit = (entry >> AMOUNT_BITS) & 1 == 1;
-        // forge-lint: disable-next-line(unsafe-typecast) masked to 95 bits
+        debit = (entry >> DEBIT_BIT) & 1 == 1;
+        payout = (entry >> PAYOUT_BIT) & 1 == 1;
+        // forge-lint: disable-next-line(unsafe-typecast) masked to 94 bits
         amount = uint96(entry & AMOUNT_MASK);
     }
 
@@ -701,29 +602,19 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IBatchSettlement
-    function jobIdFor(address buyer, bytes32 salt) public pure returns (bytes32) {
-        return keccak256(abi.encode(BATCH_JOB_TAG, buyer, salt));
-    }
-
-    /// @inheritdoc IBatchSettlement
-    function hashJobAuth(JobAuth calldata auth) public pure returns (bytes32) {
-        return keccak256(abi.encode(JOB_AUTH_TYPEHASH, auth));
-    }
-
-    /// @inheritdoc IBatchSettlement
     function jobAuthDigest(JobAuth calldata auth) external view returns (bytes32) {
-        return _hashTypedDataV4(hashJobAuth(auth));
+        return _hashTypedDataV4(_storage().verifier.hashJobAuth(auth));
     }
 
     /// @inheritdoc IBatchSettlement
-    function leafHash(Leaf memory leaf) public pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(leaf))));
-    }
-
-    /// @inheritdoc IBatchSettlement
-    function packEntry(address account, bool debit, uint256 amount) external pure returns (uint256) {
-        if (amount > AMOUNT_MASK) revert InvalidAmount(amount);
-        return (uint256(uint160(account)) << 96) | (debit ? uint256(1) << AMOUNT_BITS : 0) | amount;
+    function packEntry(address account, bool debit, bool payout, uint256 amount)
+        external
+        pure
+        returns (uint256)
+    {
+        if (amount > AMOUNT_MASK || (debit && payout)) revert InvalidAmount(amount);
+        return (uint256(uint160(account)) << 96) | (debit ? uint256(1) << DEBIT_BIT : 0)
+            | (payout ? uint256(1) << PAYOUT_BIT : 0) | amount;
     }
 
     /// @inheritdoc IBatchSettlement
@@ -771,10 +662,16 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
     function wiring()
         external
         view
-        returns (IERC20 token, IHubRegistry registry, IJobEscrow escrow, address fundsTimelock)
+        returns (
+            IERC20 token,
+            IHubRegistry registry,
+            IJobEscrow escrow,
+            IBatchVerifier verifier,
+            address fundsTimelock
+        )
     {
         BatchStorage storage $ = _storage();
-        return ($.token, $.registry, $.escrow, $.fundsTimelock);
+        return ($.token, $.registry, $.escrow, $.verifier, $.fundsTimelock);
     }
 
     function _authorizeUpgrade(address) internal view override {

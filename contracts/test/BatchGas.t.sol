@@ -81,13 +81,13 @@ contract BatchGasTest is BatchFixture {
         batch.challenge(epoch, entries, positionOf(entries, vm.addr(minerKey(0))));
         GAS.stopSnapshotGas();
         GAS.startSnapshotGas("answer (1 job, k=1)");
-        batch.answer(epoch, vm.addr(minerKey(0)), jobsOf(jobs[0]));
+        batch.answer(epoch, vm.addr(minerKey(0)), abi.encode(jobsOf(jobs[0])));
         GAS.stopSnapshotGas();
 
         IBatchSettlement.BatchJob memory withheld = makeJob(BUYER_KEY, bytes32("w"), 2, one(3e18), 20e18);
         vm.warp(withheld.auth.deadline + 1);
         GAS.startSnapshotGas("forceClaim k=1");
-        bytes32 jobId = batch.forceClaim(withheld);
+        bytes32 jobId = batch.forceClaim(abi.encode(withheld));
         GAS.stopSnapshotGas();
         vm.warp(block.timestamp + PROOF_WINDOW);
         address[] memory miners = new address[](1);

@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
 import {BatchSettlement} from "../src/BatchSettlement.sol";
 import {IBatchSettlement} from "../src/interfaces/IBatchSettlement.sol";
-import {IReceiptErrors} from "../src/interfaces/IFogErrors.sol";
+import {IBatchJobErrors, IReceiptErrors} from "../src/interfaces/IFogErrors.sol";
 import {IHubRegistry} from "../src/interfaces/IHubRegistry.sol";
 import {BatchFixture} from "./utils/BatchFixture.sol";
 
@@ -115,6 +115,26 @@ contract BatchSettlementTest is BatchFixture {
         batch.spendEarnings(miner, 2e18);
     }
 
+    function test_a_commit_can_pay_a_credit_straight_to_the_wallet() public {
+        IBatchSettlement.BatchJob[] memory jobs = twoJobs();
+        uint256[] memory entries = ledgerOf(jobs);
+        address miner = vm.addr(minerKey(0));
+        uint256 i = positionOf(entries, miner);
+        entries[i] |= uint256(1) << 94;
+        commitWith(jobs, entries);
+        assertEq(token.balanceOf(miner), 10e18, "paid out in the commit");
+        assertEq(earnedOf(miner), 0);
+        // A debit cannot be paid out.
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + RESPONSE_WINDOW);
+        uint256[] memory bad = new uint256[](2);
+        (address lo, address hi) = hub < buyer ? (hub, buyer) : (buyer, hub);
+        bad[0] = entry(lo, lo == buyer, 1) | (lo == buyer ? uint256(1) << 94 : 0);
+        bad[1] = entry(hi, hi == buyer, 1) | (hi == buyer ? uint256(1) << 94 : 0);
+        vm.prank(hubSigner);
+        vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.InvalidEntry.selector, lo == buyer ? 0 : 1));
+        batch.commitEpoch(hub, bytes32(0), 1, bad);
+    }
+
     function test_a_miner_withdraws_its_earnings_at_once_and_a_frozen_hub_cannot() public {
         commit(jobsOf(makeJob(BUYER_KEY, bytes32("a"), 0, one(10e18), 20e18)));
         address miner = vm.addr(minerKey(0));
@@ -204,7 +224,7 @@ contract BatchSettlementTest is BatchFixture {
         if (batchJobId(buyer, jobs[0].auth.salt) > batchJobId(buyer, jobs[1].auth.salt)) {
             jobs = jobsOf(jobs[1], jobs[0]);
         }
-        batch.answer(epoch, buyer, jobs);
+        batch.answer(epoch, buyer, abi.encode(jobs));
         assertEq(earnedOf(hub), fees + STAKE, "the stake pays for the answer");
         assertEq(
             uint8(batch.challengeOf(hub, epoch.index, buyer).status),
@@ -225,13 +245,13 @@ contract BatchSettlementTest is BatchFixture {
         batch.challenge(epoch, entries, positionOf(entries, buyer));
 
         vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.AnswerMismatch.selector, totalOf(job), debit));
-        batch.answer(epoch, buyer, jobsOf(job));
+        batch.answer(epoch, buyer, abi.encode(jobsOf(job)));
         vm.expectRevert(
             abi.encodeWithSelector(
-                IBatchSettlement.PaymentAboveAuth.selector, batchJobId(buyer, bytes32("a")), debit, 20e18
+                IBatchJobErrors.PaymentAboveAuth.selector, batchJobId(buyer, bytes32("a")), debit, 20e18
             )
         );
-        batch.answer(epoch, buyer, jobsOf(padded));
+        batch.answer(epoch, buyer, abi.encode(jobsOf(padded)));
 
         uint256 buyerBefore = balanceOf(buyer);
         uint256 challengerBefore = balanceOf(challenger);
@@ -288,10 +308,10 @@ contract BatchSettlementTest is BatchFixture {
         batch.challenge(epoch, entries, positionOf(entries, buyer));
         vm.expectRevert(
             abi.encodeWithSelector(
-                IBatchSettlement.InvalidAuthSignature.selector, batchJobId(buyer, bytes32("a"))
+                IBatchJobErrors.InvalidAuthSignature.selector, batchJobId(buyer, bytes32("a"))
             )
         );
-        batch.answer(epoch, buyer, jobsOf(job));
+        batch.answer(epoch, buyer, abi.encode(jobsOf(job)));
     }
 
     // ------------------------------------------------------------ quorum (property 6)
@@ -308,7 +328,7 @@ contract BatchSettlementTest is BatchFixture {
         vm.prank(buyer);
         batch.challenge(epoch, entries, positionOf(entries, buyer));
         vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.OutputMismatch.selector, 1));
-        batch.answer(epoch, buyer, jobsOf(job));
+        batch.answer(epoch, buyer, abi.encode(jobsOf(job)));
 
         // One receipt for a 2-replica job does not count either.
         IBatchSettlement.BatchJob memory short = makeJob(BUYER_KEY, bytes32("k2"), 0, charges, 20e18);
@@ -316,7 +336,7 @@ contract BatchSettlementTest is BatchFixture {
         single.auth = short.auth;
         single.authSignature = short.authSignature;
         vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.WrongReceiptCount.selector, 1, 2));
-        batch.answer(epoch, buyer, jobsOf(single));
+        batch.answer(epoch, buyer, abi.encode(jobsOf(single)));
     }
 
     function test_an_unassigned_miner_cannot_back_a_credit() public {
@@ -333,7 +353,7 @@ contract BatchSettlementTest is BatchFixture {
         vm.prank(buyer);
         batch.challenge(epoch, entries, positionOf(entries, buyer));
         vm.expectRevert(abi.encodeWithSelector(IReceiptErrors.InvalidAssignment.selector, 0));
-        batch.answer(epoch, buyer, jobsOf(job));
+        batch.answer(epoch, buyer, abi.encode(jobsOf(job)));
     }
 
     // ------------------------------------------------------------ forced claims (property 3)
@@ -349,12 +369,12 @@ contract BatchSettlementTest is BatchFixture {
                 uint256(job.auth.deadline) + CLAIM_PERIOD
             )
         );
-        batch.forceClaim(job);
+        batch.forceClaim(abi.encode(job));
         vm.warp(job.auth.deadline + 1);
         vm.prank(miner);
-        bytes32 jobId = batch.forceClaim(job);
+        bytes32 jobId = batch.forceClaim(abi.encode(job));
         vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.AlreadyClaimed.selector, jobId));
-        batch.forceClaim(job);
+        batch.forceClaim(abi.encode(job));
         (address[] memory miners, uint256[] memory amounts) = payoutOf(job);
         vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.ClaimNotPayable.selector, jobId));
         batch.payClaim(jobId, miners, amounts);
@@ -371,7 +391,7 @@ contract BatchSettlementTest is BatchFixture {
         IBatchSettlement.BatchJob memory job = makeJob(BUYER_KEY, bytes32("a"), 0, one(10e18), 20e18);
         (IBatchSettlement.EpochRef memory epoch,) = commit(jobsOf(job));
         vm.warp(job.auth.deadline + 1);
-        bytes32 jobId = batch.forceClaim(job);
+        bytes32 jobId = batch.forceClaim(abi.encode(job));
         (address[] memory miners, uint256[] memory amounts) = payoutOf(job);
         batch.contestClaim(jobId, inclusion(epoch, job, miners, amounts));
         assertEq(uint8(batch.claimOf(jobId).status), uint8(IBatchSettlement.ClaimStatus.Void));
@@ -402,11 +422,11 @@ contract BatchSettlementTest is BatchFixture {
         fundAccount(minerKey(0), STAKE);
         vm.prank(miner);
         batch.challenge(epoch, entries, positionOf(entries, miner));
-        batch.answer(epoch, miner, jobsOf(b));
+        batch.answer(epoch, miner, abi.encode(jobsOf(b)));
         bytes32 jobA = batchJobId(buyer, bytes32("a"));
 
         vm.warp(a.auth.deadline + 1);
-        batch.forceClaim(a);
+        batch.forceClaim(abi.encode(a));
         (address[] memory miners, uint256[] memory amounts) = payoutOf(a);
         IBatchSettlement.InclusionProof memory p = inclusion(epoch, a, miners, amounts);
         p.answered[0] = new bytes32[](1);
@@ -471,7 +491,7 @@ contract BatchSettlementTest is BatchFixture {
             impl,
             abi.encodeCall(
                 BatchSettlement.initialize,
-                (token, IHubRegistry(address(registry)), escrow, address(fundsTimelock), p)
+                (token, IHubRegistry(address(registry)), escrow, verifier, address(fundsTimelock), p)
             )
         );
     }
@@ -485,12 +505,13 @@ contract BatchSettlementTest is BatchFixture {
     }
 
     function test_job_ids_differ_from_the_escrow_and_views_match_the_fixture() public {
-        assertTrue(batch.jobIdFor(buyer, bytes32("a")) != escrow.jobIdFor(buyer, bytes32("a")));
+        assertTrue(verifier.jobIdFor(buyer, bytes32("a")) != escrow.jobIdFor(buyer, bytes32("a")));
         IBatchSettlement.BatchJob memory job = makeJob(BUYER_KEY, bytes32("a"), 0, one(10e18), 20e18);
-        assertEq(batch.leafHash(leafOf(job)), leafHashOf(leafOf(job)));
-        assertEq(batch.hashJobAuth(job.auth), authStructHash(job.auth));
+        assertEq(verifier.leafHash(leafOf(job)), leafHashOf(leafOf(job)));
+        assertEq(verifier.hashJobAuth(job.auth), authStructHash(job.auth));
         assertEq(batch.jobAuthDigest(job.auth), digest(batchSeparator(), authStructHash(job.auth)));
-        assertEq(batch.packEntry(buyer, true, 7), entry(buyer, true, 7));
+        assertEq(batch.packEntry(buyer, true, false, 7), entry(buyer, true, 7));
+        assertEq(batch.packEntry(buyer, false, true, 7), entry(buyer, false, 7) | (uint256(1) << 94));
     }
 
     // ------------------------------------------------------------ fuzz

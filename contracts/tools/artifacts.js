@@ -15,6 +15,7 @@ const CONTRACTS = [
   ['HubRegistry.sol', 'HubRegistry'],
   ['JobEscrow.sol', 'JobEscrow'],
   ['BatchSettlement.sol', 'BatchSettlement'],
+  ['BatchVerifier.sol', 'BatchVerifier'],
   ['DaoTreasury.sol', 'DaoTreasury'],
   ['FogGovernor.sol', 'FogGovernor'],
   ['TimelockController.sol', 'TimelockController'],
@@ -27,7 +28,11 @@ const outDir = path.join(root, 'artifacts');
 if (!check) fs.mkdirSync(outDir, { recursive: true });
 const stale = [];
 for (const [file, name] of CONTRACTS) {
-  const built = path.join(root, 'out', file, `${name}.json`);
+  // A source built under two compiler profiles (foundry.toml) has one artifact per profile; the
+  // default profile's is the deployed one, except for sources pinned to another profile, which
+  // have only theirs.
+  const plain = path.join(root, 'out', file, `${name}.json`);
+  const built = fs.existsSync(plain) ? plain : path.join(root, 'out', file, `${name}.default.json`);
   if (!fs.existsSync(built)) {
     console.error(`missing ${built}: run 'tools/forge build' first`);
     process.exit(1);

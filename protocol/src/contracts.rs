@@ -49,6 +49,26 @@ pub mod job_escrow {
     );
 }
 
+/// The batched settlement path (UUPS).
+pub mod batch_settlement {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        BatchSettlement,
+        "../contracts/artifacts/BatchSettlement.json"
+    );
+}
+
+/// The batched path's evidence checker (stateless).
+pub mod batch_verifier {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        BatchVerifier,
+        "../contracts/artifacts/BatchVerifier.json"
+    );
+}
+
 /// The DAO treasury (UUPS).
 pub mod dao_treasury {
     alloy::sol!(
@@ -184,6 +204,20 @@ pub fn settlement_entry(
         maxCharge: assignment.payload.maxCharge,
         assignmentSignature: assignment.signature.as_bytes().to_vec().into(),
         receiptSignature: receipt.signature.as_bytes().to_vec().into(),
+    }
+}
+
+/// A leaf in the form the contract's fraud proofs take.
+pub fn batch_leaf(leaf: &crate::batch::Leaf) -> batch_settlement::IBatchSettlement::Leaf {
+    batch_settlement::IBatchSettlement::Leaf {
+        jobId: leaf.jobId,
+        buyer: leaf.buyer,
+        authHash: leaf.authHash,
+        receiptsCommitment: leaf.receiptsCommitment,
+        total: leaf.total,
+        deadline: leaf.deadline,
+        signerVersion: leaf.signerVersion,
+        feeBps: leaf.feeBps,
     }
 }
 

@@ -22,6 +22,8 @@ use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 
+use crate::contracts::batch_settlement::{BatchSettlement, IBatchSettlement};
+use crate::contracts::batch_verifier::BatchVerifier;
 use crate::contracts::{
     beacon::UpgradeableBeacon, dao_treasury::DaoTreasury, fog_governor::FogGovernor,
     fog_token::FogToken, hub_registry::HubRegistry, hub_wallet::HubWallet, job_escrow::JobEscrow,
@@ -31,6 +33,8 @@ use crate::contracts::{
 /// Why a deployment failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
+    #[error("invalid deployment parameter: {0}")]
+    InvalidParams(String),
     #[error("{step}: {source}")]
     Contract {
         step: &'static str,
@@ -79,6 +83,43 @@ pub struct DeployParams {
     pub max_fee_bps: u16,
     /// Most open escrow a hub may hold, in basis points of its deposit (<= 10,000).
     pub max_exposure_bps: u16,
+    /// Timing and economics of the batched settlement path (docs/settlement.md).
+    #[serde(default = "BatchParams::devnet")]
+    pub batch: BatchParams,
+}
+
+/// `BatchSettlement`'s parameters, in seconds; the contract refuses sets that
+/// could strand money (see its `InvalidParams` rules).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchParams {
+    pub challenge_window: u32,
+    pub response_window: u32,
+    pub claim_period: u32,
+    pub proof_window: u32,
+    pub auth_horizon: u32,
+    pub withdrawal_delay: u32,
+    /// A successful challenger's reward, in basis points of the contested amount.
+    pub reward_bps: u16,
+    /// What a challenger puts up; the hub gets it for an answer.
+    pub challenge_stake: U256,
+}
+
+impl BatchParams {
+    /// Minutes instead of hours: a devnet's clock is moved by tests and demos.
+    pub fn devnet() -> Self {
+        let unit = U256::from(10u64).pow(U256::from(18u64));
+        Self {
+            challenge_window: 120,
+            response_window: 120,
+            claim_period: 3_600,
+            proof_window: 600,
+            auth_horizon: 86_400,
+            withdrawal_delay: 86_400 + 3_600 + 600,
+            reward_bps: 1_000,
+            challenge_stake: U256::from(10u64) * unit,
+        }
+    }
 }
 
 impl DeployParams {
@@ -99,6 +140,7 @@ impl DeployParams {
             freeze_period: 86_400,
             max_fee_bps: 2_000,
             max_exposure_bps: 10_000,
+            batch: BatchParams::devnet(),
         }
     }
 }
@@ -118,6 +160,9 @@ pub struct Deployment {
     pub treasury: Address,
     /// The JobEscrow proxy: the EIP-712 verifying contract.
     pub escrow: Address,
+    /// The BatchSettlement proxy (zero in deployments made before it existed).
+    #[serde(default)]
+    pub batch: Address,
     /// Block of the last deployment transaction.
     pub block: u64,
     pub params: DeployParams,
@@ -127,6 +172,11 @@ impl Deployment {
     /// The EIP-712 domain of this deployment.
     pub fn domain(&self) -> crate::Eip712Domain {
         crate::fog_domain(self.chain_id, self.escrow)
+    }
+
+    /// The EIP-712 domain job authorisations of the batched path are signed under.
+    pub fn batch_domain(&self) -> crate::Eip712Domain {
+        crate::batch::batch_domain(self.chain_id, self.batch)
     }
 
     /// Reads a deployment file.
@@ -327,7 +377,56 @@ pub async fn deploy<P: Provider>(
     )
     .await?;
 
+    let challenge_stake = alloy::primitives::aliases::U96::checked_from_limbs_slice(
+        params.batch.challenge_stake.as_limbs(),
+    )
+    .ok_or_else(|| {
+        DeployError::InvalidParams(format!(
+            "batch.challengeStake {} does not fit in 96 bits",
+            params.batch.challenge_stake
+        ))
+    })?;
+    let verifier = BatchVerifier::deploy(provider)
+        .await
+        .map_err(contract_err("deploy BatchVerifier"))?;
+    let batch_impl = BatchSettlement::deploy(provider)
+        .await
+        .map_err(contract_err("deploy BatchSettlement"))?;
+    let b = &params.batch;
+    let batch_init = BatchSettlement::initializeCall {
+        token_: *token.address(),
+        registry_: *registry.address(),
+        escrow_: *escrow.address(),
+        verifier_: *verifier.address(),
+        fundsTimelock_: *funds_timelock.address(),
+        params_: IBatchSettlement::Params {
+            challengeWindow: b.challenge_window,
+            responseWindow: b.response_window,
+            claimPeriod: b.claim_period,
+            proofWindow: b.proof_window,
+            authHorizon: b.auth_horizon,
+            withdrawalDelay: b.withdrawal_delay,
+            rewardBps: b.reward_bps,
+            challengeStake: challenge_stake,
+        },
+    }
+    .abi_encode();
+    let batch_proxy = ERC1967Proxy::deploy(provider, *batch_impl.address(), batch_init.into())
+        .await
+        .map_err(contract_err("deploy BatchSettlement proxy"))?;
+    let batch = BatchSettlement::new(*batch_proxy.address(), provider);
+
     // Read the wiring back: a deployment that does not hold together is an error, not a file.
+    let batch_wiring = batch
+        .wiring()
+        .call()
+        .await
+        .map_err(contract_err("read batch settlement wiring"))?;
+    if batch_wiring.escrow != *escrow.address()
+        || batch_wiring.fundsTimelock != *funds_timelock.address()
+    {
+        return Err(DeployError::Miswired("BatchSettlement"));
+    }
     let wiring = escrow
         .wiring()
         .call()
@@ -380,6 +479,7 @@ pub async fn deploy<P: Provider>(
         registry: *registry.address(),
         treasury: *treasury.address(),
         escrow: *escrow.address(),
+        batch: *batch.address(),
         block,
         params: params.clone(),
     })

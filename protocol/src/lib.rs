@@ -13,6 +13,7 @@
 //! - [`keys`]: encrypted keystore files (miners, hubs, buyers).
 
 pub mod api;
+pub mod batch;
 pub mod charge;
 pub mod clock;
 pub mod contracts;

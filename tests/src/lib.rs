@@ -1,6 +1,7 @@
 //! Harness for Fog's cross-process tests: finds the workspace's binaries and
 //! the repository's files, so tests drive the real programs.
 
+pub mod batchkit;
 pub mod bench;
 pub mod devnet;
 pub mod fleet;

@@ -2,7 +2,8 @@
 pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IFogErrors, IReceiptErrors} from "./IFogErrors.sol";
+import {IBatchJobErrors, IFogErrors, IReceiptErrors} from "./IFogErrors.sol";
+import {IBatchVerifier} from "./IBatchVerifier.sol";
 import {IHubRegistry} from "./IHubRegistry.sol";
 import {IJobEscrow} from "./IJobEscrow.sol";
 
@@ -17,7 +18,7 @@ import {IJobEscrow} from "./IJobEscrow.sol";
 ///         never committed claims it from the buyer's account after the job's deadline, without the hub;
 ///         the claim is void if the job is shown in a committed epoch. Receipts and assignments are the
 ///         per-job escrow's (signed under its EIP-712 domain); JobAuths are signed under this contract's.
-interface IBatchSettlement is IFogErrors, IReceiptErrors {
+interface IBatchSettlement is IFogErrors, IReceiptErrors, IBatchJobErrors {
     /// @notice Timing and economics, fixed at initialisation; their reasons are in docs/settlement.md.
     /// @param challengeWindow Seconds after a commit during which an account change may be challenged.
     /// @param responseWindow Seconds the hub has to answer a challenge.
@@ -41,7 +42,7 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
     }
 
     /// @notice A buyer's permission for one job, signed under this contract's EIP-712 domain. The job's
-    ///         id is `jobIdFor(buyer, salt)`, distinct from every per-job escrow id.
+    ///         id is `BatchVerifier.jobIdFor(buyer, salt)`, distinct from every per-job escrow id.
     /// @param salt The buyer's salt.
     /// @param specHash EIP-712 hash of the JobSpec.
     /// @param hub The hub that may settle it.
@@ -77,7 +78,7 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
         bytes32[] proof;
     }
 
-    /// @notice A job's leaf in an epoch's Merkle tree: `leafHash(leaf)` is the leaf.
+    /// @notice A job's leaf in an epoch's Merkle tree: `BatchVerifier.leafHash(leaf)` is the leaf.
     /// @param jobId The job.
     /// @param buyer Who pays.
     /// @param authHash EIP-712 struct hash of the JobAuth.
@@ -229,7 +230,8 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
     error EpochStillOpen(address hub, uint256 until);
     /// @notice The ledger's credits and debits differ.
     error LedgerUnbalanced(uint256 credits, uint256 debits);
-    /// @notice A ledger entry is malformed (zero amount, or accounts not strictly increasing).
+    /// @notice A ledger entry is malformed (zero amount, a debit paid out, or accounts not strictly
+    ///         increasing).
     error InvalidEntry(uint256 index);
     /// @notice The hub's bond does not cover the epoch's debits and the challengers' rewards.
     error BondTooSmall(address hub, uint256 bond, uint256 required);
@@ -249,20 +251,6 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
     error AnswerPeriodRunning(uint40 answerBy);
     /// @notice The revealed jobs do not add up to the contested change.
     error AnswerMismatch(uint256 revealed, uint256 contested);
-    /// @notice Revealed job ids must be strictly increasing.
-    error JobsOutOfOrder(uint256 index);
-    /// @notice The job's leaf is not in the epoch's tree.
-    error NotInEpoch(bytes32 jobId);
-    /// @notice The JobAuth's signature is not the buyer's.
-    error InvalidAuthSignature(bytes32 jobId);
-    /// @notice The JobAuth names another hub.
-    error WrongHub(bytes32 jobId, address hub);
-    /// @notice The job was committed in an epoch at or after its deadline.
-    error LateInclusion(bytes32 jobId, uint64 deadline, uint40 committedAt);
-    /// @notice The commission is above what the buyer accepted.
-    error FeeAboveAuth(bytes32 jobId, uint16 feeBps, uint16 maxFeeBps);
-    /// @notice The receipts and commission cost more than the buyer's maximum.
-    error PaymentAboveAuth(bytes32 jobId, uint256 payment, uint256 maxPayment);
     /// @notice A forced claim outside [deadline + 1, deadline + claimPeriod].
     error ClaimOutsidePeriod(bytes32 jobId, uint256 opensAt, uint256 closesAt);
     /// @notice The job was already claimed.
@@ -348,12 +336,14 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
     /// @param token The FOG token.
     /// @param registry The hub registry (hub state, signers, operators).
     /// @param escrow The per-job escrow, whose EIP-712 domain signs receipts and assignments.
+    /// @param verifier Checks a job's evidence (a separate contract: both would not fit in one).
     /// @param fundsTimelock The only upgrader.
     /// @param params Timing and economics.
     function initialize(
         IERC20 token,
         IHubRegistry registry,
         IJobEscrow escrow,
+        IBatchVerifier verifier,
         address fundsTimelock,
         Params calldata params
     ) external;
@@ -416,8 +406,8 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
     ///         each fully checked; the stake goes to the hub.
     /// @param epoch The epoch as committed.
     /// @param account The challenged account.
-    /// @param jobs The jobs.
-    function answer(EpochRef calldata epoch, address account, BatchJob[] calldata jobs) external;
+    /// @param jobs The jobs, `abi.encode(BatchJob[])` (checked by the BatchVerifier).
+    function answer(EpochRef calldata epoch, address account, bytes calldata jobs) external;
 
     /// @notice Upholds a challenge left unanswered past its deadline: the hub is frozen and its bond pays.
     /// @param epoch The epoch as committed.
@@ -450,9 +440,9 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
 
     /// @notice A job's miners claim it themselves after its deadline (within the claim period), with the
     ///         buyer's JobAuth and the k receipts; payable after the proof window unless shown committed.
-    /// @param job The job (feeBps and proof ignored).
+    /// @param job The job, `abi.encode(BatchJob)` (feeBps and proof ignored).
     /// @return jobId The job.
-    function forceClaim(BatchJob calldata job) external returns (bytes32 jobId);
+    function forceClaim(bytes calldata job) external returns (bytes32 jobId);
 
     /// @notice Voids a pending claim by showing its job in a committed epoch of its hub. For each of the
     ///         claim's miners who challenged their credit in that epoch, `answered[i]` lists the answer's
@@ -469,34 +459,23 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
     /// @param amounts Their charges.
     function payClaim(bytes32 jobId, address[] calldata miners, uint256[] calldata amounts) external;
 
-    /// @notice The id of the batched job `buyer` authorises with `salt`.
-    /// @param buyer The buyer.
-    /// @param salt The buyer's salt.
-    /// @return The job id.
-    function jobIdFor(address buyer, bytes32 salt) external pure returns (bytes32);
-
-    /// @notice EIP-712 struct hash of a JobAuth.
-    /// @param auth The authorisation.
-    /// @return The struct hash.
-    function hashJobAuth(JobAuth calldata auth) external pure returns (bytes32);
-
     /// @notice The digest a buyer signs for `auth` (this contract's EIP-712 domain).
     /// @param auth The authorisation.
     /// @return The digest.
     function jobAuthDigest(JobAuth calldata auth) external view returns (bytes32);
 
-    /// @notice A leaf of an epoch's Merkle tree (double-hashed, as OpenZeppelin's StandardMerkleTree).
-    /// @param leaf The leaf's fields.
-    /// @return The leaf hash.
-    function leafHash(Leaf calldata leaf) external pure returns (bytes32);
-
-    /// @notice Packs a ledger entry: the account in the top 160 bits, a debit flag in bit 95, the amount
-    ///         in the low 95 bits.
+    /// @notice Packs a ledger entry: the account in the top 160 bits, a debit flag in bit 95, a payout
+    ///         flag in bit 94 (a credit paid straight to the account's wallet instead of its earnings:
+    ///         no withdrawal transaction), the amount in the low 94 bits.
     /// @param account The account.
     /// @param debit True for a debit.
-    /// @param amount The amount (below 2^95).
+    /// @param payout True for a credit paid out at once (never with `debit`).
+    /// @param amount The amount (below 2^94).
     /// @return The packed entry.
-    function packEntry(address account, bool debit, uint256 amount) external pure returns (uint256);
+    function packEntry(address account, bool debit, bool payout, uint256 amount)
+        external
+        pure
+        returns (uint256);
 
     /// @notice An account.
     /// @param account The address.
@@ -534,9 +513,16 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors {
     /// @return token The token.
     /// @return registry The registry.
     /// @return escrow The escrow.
+    /// @return verifier The evidence checker.
     /// @return fundsTimelock The upgrader.
     function wiring()
         external
         view
-        returns (IERC20 token, IHubRegistry registry, IJobEscrow escrow, address fundsTimelock);
+        returns (
+            IERC20 token,
+            IHubRegistry registry,
+            IJobEscrow escrow,
+            IBatchVerifier verifier,
+            address fundsTimelock
+        );
 }

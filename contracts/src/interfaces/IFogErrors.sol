@@ -30,3 +30,22 @@ interface IReceiptErrors {
     /// @notice The receipt ends before it starts.
     error InvalidTimes(uint256 index);
 }
+
+/// @title IBatchJobErrors
+/// @notice Why a batched job's authorisation or payment does not hold (BatchSettlement, BatchVerifier).
+interface IBatchJobErrors {
+    /// @notice The JobAuth's signature is not the buyer's.
+    error InvalidAuthSignature(bytes32 jobId);
+    /// @notice The JobAuth names another hub.
+    error WrongHub(bytes32 jobId, address hub);
+    /// @notice The commission is above what the buyer accepted.
+    error FeeAboveAuth(bytes32 jobId, uint16 feeBps, uint16 maxFeeBps);
+    /// @notice The receipts and commission cost more than the buyer's maximum.
+    error PaymentAboveAuth(bytes32 jobId, uint256 payment, uint256 maxPayment);
+    /// @notice Revealed job ids must be strictly increasing.
+    error JobsOutOfOrder(uint256 index);
+    /// @notice The job's leaf is not in the epoch's tree.
+    error NotInEpoch(bytes32 jobId);
+    /// @notice The job was committed in an epoch at or after its deadline.
+    error LateInclusion(bytes32 jobId, uint64 deadline, uint40 committedAt);
+}

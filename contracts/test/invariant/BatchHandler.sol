@@ -128,7 +128,7 @@ contract BatchHandler is BatchFixture {
         if (block.timestamp > uint256(job.auth.deadline) + CLAIM_PERIOD) return;
         bytes32 jobId = batchJobId(job.buyer, job.auth.salt);
         if (batch.claimOf(jobId).status != IBatchSettlement.ClaimStatus.None) return;
-        batch.forceClaim(job);
+        batch.forceClaim(abi.encode(job));
         (address[] memory miners, uint256[] memory amounts) = payout(job);
         if (s.committed) {
             IBatchSettlement.InclusionProof memory p;

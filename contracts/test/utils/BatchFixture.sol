@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
 import {BatchSettlement} from "../../src/BatchSettlement.sol";
+import {BatchVerifier} from "../../src/BatchVerifier.sol";
 import {FogTypes} from "../../src/FogTypes.sol";
 import {IBatchSettlement} from "../../src/interfaces/IBatchSettlement.sol";
 import {IHubRegistry} from "../../src/interfaces/IHubRegistry.sol";
@@ -28,9 +29,11 @@ abstract contract BatchFixture is FogFixture {
     );
 
     BatchSettlement internal batch;
+    BatchVerifier internal verifier;
 
     function setUp() public virtual override {
         super.setUp();
+        verifier = new BatchVerifier();
         batch = BatchSettlement(
             address(
                 new ERC1967Proxy(
@@ -41,6 +44,7 @@ abstract contract BatchFixture is FogFixture {
                             token,
                             IHubRegistry(address(registry)),
                             escrow,
+                            verifier,
                             address(fundsTimelock),
                             defaultParams()
                         )

@@ -237,5 +237,304 @@ async fn main() -> anyhow::Result<()> {
     for (name, gas) in rows {
         println!("| {name} | {gas} |");
     }
+    println!();
+    batched(&devnet).await
+}
+
+/// Sum of the gas of a set of transactions.
+fn gas_of(receipts: &[alloy::rpc::types::TransactionReceipt]) -> u64 {
+    receipts.iter().map(|r| r.gas_used).sum()
+}
+
+/// The batched path (issue 16): 1,000 jobs in one epoch from 20 buyers to 50
+/// miners, every transaction of the path counted on the live chain.
+async fn batched(devnet: &Devnet) -> anyhow::Result<()> {
+    use fog_protocol::batch::{BatchedJob, encode_job, encode_jobs};
+    use fog_protocol::contracts::batch_settlement::{BatchSettlement, IBatchSettlement};
+    use fog_tests::batchkit::{Parties, deposit_with_permit, make_job};
+    const BUYERS: usize = 20;
+    const MINERS: usize = 50;
+    const JOBS: usize = 1_000;
+    let d = devnet.deployment.clone();
+    let operator = devnet.keys[4].clone();
+    let hub_signer = devnet.keys[5].clone();
+    let (hub, _) = devnet
+        .register_hub(&operator, hub_signer.address(), 500)
+        .await?;
+    // The hub's bond: once per hub, like its registration (not counted per job).
+    devnet.fund(operator.address(), ether(5_000)).await?;
+    let op = devnet.provider(&operator);
+    let approve = mined(
+        FogToken::new(d.token, &op)
+            .approve(d.batch, ether(5_000))
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    let bond = mined(
+        BatchSettlement::new(d.batch, &op)
+            .deposit(hub, ether(5_000))
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+
+    let buyers: Vec<PrivateKeySigner> = (0..BUYERS).map(|_| PrivateKeySigner::random()).collect();
+    // Two sets of new miners: one paid out in the commit, one credited and withdrawing later.
+    let paid_out: Vec<PrivateKeySigner> = (0..MINERS).map(|_| PrivateKeySigner::random()).collect();
+    let credited: Vec<PrivateKeySigner> = (0..MINERS).map(|_| PrivateKeySigner::random()).collect();
+    let mut deposits = Vec::new();
+    for b in &buyers {
+        devnet.fund(b.address(), ether(300)).await?;
+        devnet.send_eth(b.address(), ether(1)).await?;
+        deposits.push(deposit_with_permit(devnet, b, ether(100)).await?);
+    }
+    for m in &credited {
+        devnet.send_eth(m.address(), ether(1)).await?;
+    }
+    let hub_batch = BatchSettlement::new(d.batch, devnet.provider(&hub_signer));
+    let p = d.params.batch.clone();
+    let epoch_jobs = |round: u8,
+                      miners: &[PrivateKeySigner],
+                      deadline: u64|
+     -> anyhow::Result<Vec<BatchedJob>> {
+        let mut jobs = Vec::with_capacity(JOBS);
+        for i in 0..JOBS {
+            let miner = [&miners[i % MINERS]];
+            let parties = Parties {
+                buyer: &buyers[i % BUYERS],
+                hub,
+                hub_signer: &hub_signer,
+                miners: &miner,
+            };
+            let mut salt = [0u8; 32];
+            salt[0] = round;
+            salt[24..].copy_from_slice(&(i as u64).to_be_bytes());
+            jobs.push(make_job(
+                &d,
+                &parties,
+                B256::from(salt),
+                ether(1) / U256::from(10u64),
+                ether(1),
+                deadline,
+                500,
+            )?);
+        }
+        Ok(jobs)
+    };
+    let commit = |jobs: Vec<BatchedJob>, payouts: bool| {
+        let hub_batch = hub_batch.clone();
+        async move {
+            let mut ledger = fog_protocol::batch::Ledger::default();
+            let mut leaves = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                job.book(&mut ledger, hub);
+                if payouts {
+                    for (_, r) in &job.receipts {
+                        ledger.pay_out(r.payload.miner);
+                    }
+                }
+                leaves.push(job.leaf().context("a job's total does not fit")?.hash());
+            }
+            let tree = fog_protocol::batch::MerkleTree::new(leaves);
+            let entries = ledger.entries()?;
+            let receipt = mined(
+                hub_batch
+                    .commitEpoch(
+                        hub,
+                        tree.root(),
+                        u32::try_from(jobs.len())?,
+                        entries.clone(),
+                    )
+                    .send()
+                    .await?
+                    .get_receipt()
+                    .await?,
+            )?;
+            anyhow::Ok((receipt, tree, entries, jobs))
+        }
+    };
+    let next_epoch = || async {
+        devnet
+            .advance(u64::from(p.challenge_window + p.response_window) + 1)
+            .await
+    };
+    let per = |gas: u64| gas as f64 / JOBS as f64;
+
+    // A: new buyers and new miners; the miners are paid out in the commit itself.
+    let deadline = devnet.now().await? + 3_600;
+    let (first, tree, entries, jobs) = commit(epoch_jobs(1, &paid_out, deadline)?, true).await?;
+    let funding = gas_of(&deposits);
+    let all = funding + first.gas_used;
+
+    // A dispute on epoch A: a buyer challenges its debit; the hub reveals its 50 jobs.
+    let buyer = &buyers[0];
+    let committed = first
+        .decoded_log::<BatchSettlement::EpochCommitted>()
+        .context("no EpochCommitted event")?;
+    let reference = IBatchSettlement::EpochRef {
+        hub,
+        index: committed.index,
+        root: committed.root,
+        ledgerHash: committed.ledgerHash,
+        committedAt: committed.committedAt,
+    };
+    let position = entries
+        .iter()
+        .position(|e| (*e >> 96) == U256::from_be_slice(buyer.address().as_slice()))
+        .context("the buyer has no entry")?;
+    let buyer_batch = BatchSettlement::new(d.batch, devnet.provider(buyer));
+    let challenge = mined(
+        buyer_batch
+            .challenge(reference.clone(), entries.clone(), U256::from(position))
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    let mut mine: Vec<(usize, &BatchedJob)> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.buyer == buyer.address())
+        .collect();
+    mine.sort_by_key(|(_, j)| j.job_id());
+    let revealed = mine
+        .iter()
+        .map(|(i, j)| j.to_chain(tree.proof(*i).unwrap_or_default()))
+        .collect();
+    let answer = mined(
+        BatchSettlement::new(d.batch, &op)
+            .answer(reference, buyer.address(), encode_jobs(revealed))
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    // A job the hub will never commit, claimed later by its miner.
+    let withheld = make_job(
+        &d,
+        &Parties {
+            buyer,
+            hub,
+            hub_signer: &hub_signer,
+            miners: &[&credited[0]],
+        },
+        B256::repeat_byte(0xee),
+        ether(1) / U256::from(10u64),
+        ether(1),
+        deadline,
+        500,
+    )?;
+
+    // B: known buyers, new miners credited to their accounts, each withdrawing once.
+    next_epoch().await?;
+    let deadline2 = devnet.now().await? + 3_600;
+    let (second, _, _, _) = commit(epoch_jobs(2, &credited, deadline2)?, false).await?;
+    let mut withdrawals = Vec::new();
+    for m in &credited {
+        let batch = BatchSettlement::new(d.batch, devnet.provider(m));
+        let earned = batch.accountOf(m.address()).call().await?.earned;
+        withdrawals.push(mined(
+            batch
+                .withdrawEarnings(m.address(), U256::from(earned))
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+        )?);
+    }
+
+    // C: steady state: the same buyers top up, the same (known) miners are credited again.
+    next_epoch().await?;
+    let mut top_ups = Vec::new();
+    for b in &buyers {
+        top_ups.push(deposit_with_permit(devnet, b, ether(100)).await?);
+    }
+    let deadline3 = devnet.now().await? + 3_600;
+    let (third, _, _, _) = commit(epoch_jobs(3, &credited, deadline3)?, false).await?;
+    let steady = gas_of(&top_ups) + third.gas_used;
+
+    let now = devnet.now().await?;
+    devnet.advance(deadline.saturating_sub(now) + 1).await?;
+    let miner_batch = BatchSettlement::new(d.batch, devnet.provider(&credited[0]));
+    let claim = mined(
+        miner_batch
+            .forceClaim(encode_job(withheld.to_chain(vec![])))
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    devnet.advance(u64::from(p.proof_window)).await?;
+    let pay = mined(
+        miner_batch
+            .payClaim(
+                withheld.job_id(),
+                vec![credited[0].address()],
+                vec![withheld.miners_total()],
+            )
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+
+    println!(
+        "batched per job: {:.0} gas ({JOBS} jobs, {BUYERS} buyers, {MINERS} miners, all transactions)",
+        per(all)
+    );
+    println!();
+    println!("| batched path, whole transactions | gas | per job |");
+    println!("|---|---:|---:|");
+    println!(
+        "| A. {BUYERS} deposits with permit, new buyers | {funding} | {:.0} |",
+        per(funding)
+    );
+    println!(
+        "| A. commitEpoch, {JOBS} jobs, {} entries, {MINERS} new miners paid out in it | {} | {:.0} |",
+        entries.len(),
+        first.gas_used,
+        per(first.gas_used)
+    );
+    println!(
+        "| **A. all transactions (new buyers, new miners, tokens in their wallets)** | **{all}** | **{:.0}** |",
+        per(all)
+    );
+    println!(
+        "| B. commitEpoch, {MINERS} new miners credited to accounts | {} | {:.0} |",
+        second.gas_used,
+        per(second.gas_used)
+    );
+    println!(
+        "| B. {MINERS} withdrawEarnings (first tokens the miners hold) | {} | {:.0} |",
+        gas_of(&withdrawals),
+        per(gas_of(&withdrawals))
+    );
+    println!(
+        "| C. steady state: {BUYERS} top-ups + commitEpoch (known accounts) | {steady} | {:.0} |",
+        per(steady)
+    );
+    println!(
+        "| C. commitEpoch alone, known accounts | {} | {:.0} |",
+        third.gas_used,
+        per(third.gas_used)
+    );
+    println!(
+        "| hub bond: approve + deposit (once per hub) | {} | — |",
+        approve.gas_used + bond.gas_used
+    );
+    println!("| dispute: challenge | {} | — |", challenge.gas_used);
+    println!(
+        "| dispute: answer revealing the buyer's {} jobs | {} | {:.0} per revealed job |",
+        mine.len(),
+        answer.gas_used,
+        answer.gas_used as f64 / mine.len() as f64
+    );
+    println!(
+        "| forced claim (k = 1) + payClaim | {} + {} | — |",
+        claim.gas_used, pay.gas_used
+    );
     Ok(())
 }

@@ -1,0 +1,393 @@
+//! The batched settlement path driven from Rust on a live anvil with the real
+//! contracts: the Rust hashes, trees and ledgers equal the contract's, an
+//! epoch settles jobs without a transaction per job, a challenge is answered
+//! with the jobs' full evidence, a hub that overcharges is caught, and a miner
+//! whose job the hub withheld claims it alone (docs/settlement.md).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
+use alloy::primitives::{B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use fog_protocol::FogStruct;
+use fog_protocol::batch::{MerkleTree, pack_entry};
+use fog_protocol::batch::{encode_job, encode_jobs};
+use fog_protocol::contracts::batch_settlement::{BatchSettlement, IBatchSettlement};
+use fog_protocol::contracts::batch_verifier::BatchVerifier;
+use fog_protocol::contracts::fog_token::FogToken;
+use fog_tests::batchkit::{Parties, deposit_with_permit, epoch_of, make_job};
+use fog_tests::devnet::{Devnet, mined};
+
+/// The same Solidity struct through another binding's Rust type (each binding has its own).
+fn recast<
+    A: alloy::sol_types::SolValue,
+    B: alloy::sol_types::SolValue + From<<B::SolType as alloy::sol_types::SolType>::RustType>,
+>(
+    a: &A,
+) -> B {
+    B::abi_decode(&a.abi_encode()).unwrap()
+}
+
+fn ether(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+/// Gives `who` tokens and gas money and deposits the tokens with a permit.
+async fn fund_account(devnet: &Devnet, who: &PrivateKeySigner, amount: U256) {
+    devnet.fund(who.address(), amount).await.unwrap();
+    devnet.send_eth(who.address(), ether(1)).await.unwrap();
+    deposit_with_permit(devnet, who, amount).await.unwrap();
+}
+
+struct Market {
+    devnet: Devnet,
+    hub: alloy::primitives::Address,
+    operator: PrivateKeySigner,
+    hub_signer: PrivateKeySigner,
+    buyer: PrivateKeySigner,
+    miners: Vec<PrivateKeySigner>,
+}
+
+async fn market() -> Market {
+    let devnet = Devnet::start().await.unwrap();
+    let operator = devnet.keys[1].clone();
+    let hub_signer = devnet.keys[3].clone();
+    let (hub, _) = devnet
+        .register_hub(&operator, hub_signer.address(), 500)
+        .await
+        .unwrap();
+    // The operator puts up the hub's bond in the batch contract.
+    devnet.fund(operator.address(), ether(5_000)).await.unwrap();
+    let provider = devnet.provider(&operator);
+    let d = &devnet.deployment;
+    mined(
+        FogToken::new(d.token, &provider)
+            .approve(d.batch, ether(5_000))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    mined(
+        BatchSettlement::new(d.batch, &provider)
+            .deposit(hub, ether(5_000))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let buyer = PrivateKeySigner::random();
+    fund_account(&devnet, &buyer, ether(100)).await;
+    let miners = (0..3).map(|_| PrivateKeySigner::random()).collect();
+    Market {
+        devnet,
+        hub,
+        operator,
+        hub_signer,
+        buyer,
+        miners,
+    }
+}
+
+impl Market {
+    fn job(
+        &self,
+        salt: u8,
+        miner: usize,
+        charge: U256,
+        max: U256,
+        deadline: u64,
+    ) -> fog_protocol::batch::BatchedJob {
+        let miners = [&self.miners[miner]];
+        make_job(
+            &self.devnet.deployment,
+            &Parties {
+                buyer: &self.buyer,
+                hub: self.hub,
+                hub_signer: &self.hub_signer,
+                miners: &miners,
+            },
+            B256::repeat_byte(salt),
+            charge,
+            max,
+            deadline,
+            500,
+        )
+        .unwrap()
+    }
+
+    fn batch(
+        &self,
+        key: &PrivateKeySigner,
+    ) -> BatchSettlement::BatchSettlementInstance<alloy::providers::DynProvider> {
+        BatchSettlement::new(self.devnet.deployment.batch, self.devnet.provider(key))
+    }
+}
+
+async fn send<C: alloy::sol_types::SolCall>(
+    call: alloy::contract::CallBuilder<&alloy::providers::DynProvider, std::marker::PhantomData<C>>,
+) -> alloy::rpc::types::TransactionReceipt {
+    mined(call.send().await.unwrap().get_receipt().await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_hashes_trees_and_ledgers_match_the_contract() {
+    let m = market().await;
+    let batch = m.batch(&m.buyer);
+    let verifier = BatchVerifier::new(
+        batch.wiring().call().await.unwrap().verifier,
+        m.devnet.provider(&m.buyer),
+    );
+    let deadline = m.devnet.now().await.unwrap() + 3_600;
+    let job = m.job(1, 0, ether(2), ether(5), deadline);
+    let auth = &job.auth.payload;
+    let chain_auth = job.auth.payload.clone();
+    assert_eq!(
+        verifier
+            .hashJobAuth(recast(&chain_auth))
+            .call()
+            .await
+            .unwrap(),
+        auth.struct_hash()
+    );
+    assert_eq!(
+        batch
+            .jobAuthDigest(recast(&chain_auth))
+            .call()
+            .await
+            .unwrap(),
+        auth.signing_hash(&m.devnet.deployment.batch_domain())
+    );
+    assert_eq!(
+        verifier
+            .jobIdFor(m.buyer.address(), auth.salt)
+            .call()
+            .await
+            .unwrap(),
+        job.job_id()
+    );
+    let leaf = job.leaf().unwrap();
+    assert_eq!(
+        verifier.leafHash(recast(&leaf)).call().await.unwrap(),
+        leaf.hash()
+    );
+    let packed = pack_entry(m.buyer.address(), true, false, ether(7)).unwrap();
+    assert_eq!(
+        batch
+            .packEntry(m.buyer.address(), true, false, ether(7))
+            .call()
+            .await
+            .unwrap(),
+        packed
+    );
+    // Epoch roots and proofs the contract accepts: committed, challenged, answered.
+    let jobs: Vec<_> = (0..5u8)
+        .map(|i| m.job(10 + i, usize::from(i) % 3, ether(1), ether(3), deadline))
+        .collect();
+    let epoch = epoch_of(&jobs, m.hub).unwrap();
+    for (i, job) in jobs.iter().enumerate() {
+        assert!(MerkleTree::verify(
+            &epoch.tree.proof(i).unwrap(),
+            epoch.tree.root(),
+            job.leaf().unwrap().hash()
+        ));
+    }
+    let _ = m.operator.address();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epoch_settles_jobs_without_a_transaction_each_and_answers_a_challenge() {
+    let m = market().await;
+    let d = m.devnet.deployment.clone();
+    let deadline = m.devnet.now().await.unwrap() + 3_600;
+    let mut jobs: Vec<_> = (0..4u8)
+        .map(|i| m.job(20 + i, usize::from(i) % 3, ether(2), ether(5), deadline))
+        .collect();
+    jobs.sort_by_key(|j| j.job_id());
+    let epoch = epoch_of(&jobs, m.hub).unwrap();
+    let hub_batch = m.batch(&m.hub_signer);
+    let commit =
+        send(hub_batch.commitEpoch(m.hub, epoch.tree.root(), 4, epoch.entries.clone())).await;
+    let committed = commit
+        .decoded_log::<BatchSettlement::EpochCommitted>()
+        .unwrap();
+    let before = m
+        .batch(&m.buyer)
+        .accountOf(m.buyer.address())
+        .call()
+        .await
+        .unwrap();
+    let paid: U256 = jobs.iter().map(|j| j.total()).sum();
+    assert_eq!(
+        U256::from(before.balance),
+        ether(100) - paid,
+        "4 jobs, one transaction"
+    );
+    let earned = m
+        .batch(&m.buyer)
+        .accountOf(m.miners[0].address())
+        .call()
+        .await
+        .unwrap();
+    let first_miner_jobs = jobs
+        .iter()
+        .filter(|j| j.receipts[0].1.payload.miner == m.miners[0].address())
+        .count();
+    assert_eq!(
+        U256::from(earned.earned),
+        ether(2) * U256::from(first_miner_jobs)
+    );
+
+    // The buyer doubts its debit: the hub reveals every job behind it.
+    let reference = IBatchSettlement::EpochRef {
+        hub: m.hub,
+        index: committed.index,
+        root: committed.root,
+        ledgerHash: committed.ledgerHash,
+        committedAt: committed.committedAt,
+    };
+    let position = epoch
+        .entries
+        .iter()
+        .position(|e| (*e >> 96) == U256::from_be_slice(m.buyer.address().as_slice()))
+        .unwrap();
+    send(m.batch(&m.buyer).challenge(
+        reference.clone(),
+        epoch.entries.clone(),
+        U256::from(position),
+    ))
+    .await;
+    let revealed: Vec<_> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| j.to_chain(epoch.tree.proof(i).unwrap()))
+        .collect();
+    let answer = send(m.batch(&m.operator).answer(
+        reference.clone(),
+        m.buyer.address(),
+        encode_jobs(revealed),
+    ))
+    .await;
+    let shown: Vec<_> = answer
+        .logs()
+        .iter()
+        .filter_map(|l| l.log_decode::<BatchSettlement::JobRevealed>().ok())
+        .map(|l| l.inner.data.receiptsCommitment)
+        .collect();
+    assert_eq!(
+        shown.len(),
+        4,
+        "every job's receipts are on chain as evidence"
+    );
+    assert_eq!(shown[0], jobs[0].leaf().unwrap().receiptsCommitment);
+    let book = m.batch(&m.buyer).hubBook(m.hub).call().await.unwrap();
+    assert!(!book.frozen);
+    let _ = d;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_overcharges_is_caught_and_a_withheld_job_is_claimed_by_its_miner() {
+    let m = market().await;
+    let p = &m.devnet.deployment.params.batch;
+    let deadline = m.devnet.now().await.unwrap() + 3_600;
+    // Signed for at most 3 FOG; the hub books it at 8.
+    let honest = m.job(30, 0, ether(2), ether(3), deadline);
+    let padded = m.job(30, 0, ether(7), ether(3), deadline);
+    let withheld = m.job(31, 1, ether(1), ether(3), deadline);
+    let epoch = epoch_of(std::slice::from_ref(&padded), m.hub).unwrap();
+    let commit = send(m.batch(&m.hub_signer).commitEpoch(
+        m.hub,
+        epoch.tree.root(),
+        1,
+        epoch.entries.clone(),
+    ))
+    .await;
+    let committed = commit
+        .decoded_log::<BatchSettlement::EpochCommitted>()
+        .unwrap();
+    let reference = IBatchSettlement::EpochRef {
+        hub: m.hub,
+        index: committed.index,
+        root: committed.root,
+        ledgerHash: committed.ledgerHash,
+        committedAt: committed.committedAt,
+    };
+    let position = epoch
+        .entries
+        .iter()
+        .position(|e| (*e >> 96) == U256::from_be_slice(m.buyer.address().as_slice()))
+        .unwrap();
+    let buyer_batch = m.batch(&m.buyer);
+    let balance_before = buyer_batch
+        .accountOf(m.buyer.address())
+        .call()
+        .await
+        .unwrap()
+        .balance;
+    send(buyer_batch.challenge(
+        reference.clone(),
+        epoch.entries.clone(),
+        U256::from(position),
+    ))
+    .await;
+    // No answer can back it: the padded job breaks the buyer's cap, the honest one does not add up.
+    let err = m
+        .batch(&m.operator)
+        .answer(
+            reference.clone(),
+            m.buyer.address(),
+            encode_jobs(vec![padded.to_chain(epoch.tree.proof(0).unwrap())]),
+        )
+        .call()
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_decoded_interface_error::<BatchSettlement::BatchSettlementErrors>()
+            .is_some_and(|e| matches!(
+                e,
+                BatchSettlement::BatchSettlementErrors::PaymentAboveAuth(_)
+            )),
+        "{err}"
+    );
+    let _ = honest;
+    m.devnet
+        .advance(u64::from(p.response_window) + 1)
+        .await
+        .unwrap();
+    send(buyer_batch.resolve(reference, m.buyer.address())).await;
+    let after = buyer_batch
+        .accountOf(m.buyer.address())
+        .call()
+        .await
+        .unwrap();
+    let stake = p.challenge_stake;
+    assert_eq!(
+        U256::from(after.balance),
+        U256::from(balance_before) + padded.total(),
+        "the debit is repaid from the bond (the stake comes back)"
+    );
+    assert_eq!(
+        U256::from(after.earned),
+        padded.total() * U256::from(p.reward_bps) / U256::from(10_000u64)
+    );
+    assert!(buyer_batch.hubBook(m.hub).call().await.unwrap().frozen);
+    let _ = stake;
+
+    // The hub (now frozen) never commits the withheld job: its miner claims it alone.
+    let miner = &m.miners[1];
+    m.devnet.send_eth(miner.address(), ether(1)).await.unwrap();
+    let now = m.devnet.now().await.unwrap();
+    m.devnet.advance(deadline - now + 1).await.unwrap();
+    let miner_batch = m.batch(miner);
+    send(miner_batch.forceClaim(encode_job(withheld.to_chain(vec![])))).await;
+    m.devnet.advance(u64::from(p.proof_window)).await.unwrap();
+    let payout_miners = vec![miner.address()];
+    let payout_amounts = vec![ether(1)];
+    send(miner_batch.payClaim(withheld.job_id(), payout_miners, payout_amounts)).await;
+    send(miner_batch.withdrawEarnings(miner.address(), ether(1))).await;
+    assert_eq!(m.devnet.balance(miner.address()).await.unwrap(), ether(1));
+}
