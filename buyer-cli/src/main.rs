@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 
+use commands::account::{AccountAction, account_command};
 use commands::common::Identity;
 use commands::dao::{DaoAction, dao_command};
 use commands::deploy::deploy_command;
@@ -36,6 +37,14 @@ enum Command {
     Hub {
         #[command(subcommand)]
         action: HubAction,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Your account of the batched settlement path: deposit once, spend or withdraw earnings,
+    /// withdraw deposits after the delay.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
         #[command(flatten)]
         identity: Identity,
     },
@@ -112,6 +121,9 @@ async fn run() -> anyhow::Result<()> {
         Command::Key { action, identity } => key_command(action, &identity.with_file_defaults()?),
         Command::Hub { action, identity } => {
             hub_command(action, &identity.with_file_defaults()?).await
+        }
+        Command::Account { action, identity } => {
+            account_command(action, &identity.with_file_defaults()?).await
         }
         Command::Token { action, identity } => {
             token_command(action, &identity.with_file_defaults()?).await

@@ -1,6 +1,7 @@
 //! Chain-side commands for hub operators and everyone holding the token:
 //! `fog hub register|status|withdraw|exit`, `fog token balance|transfer`,
-//! and on a devnet `fog devnet faucet`.
+//! `fog account` (the batched settlement path's account), and on a devnet
+//! `fog devnet faucet`.
 //!
 //! Each reads the chain first where a refusal can be explained (state,
 //! balances), then simulates the call, so a refusal is reported with the
@@ -11,6 +12,7 @@ use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use fog_protocol::contracts::HubState;
+use fog_protocol::contracts::batch_settlement::BatchSettlement;
 use fog_protocol::contracts::fog_token::FogToken;
 use fog_protocol::contracts::hub_registry::HubRegistry;
 use fog_protocol::contracts::hub_wallet::HubWallet;
@@ -364,4 +366,204 @@ pub async fn devnet_advance(rpc_url: &str, d: &Deployment, seconds: u64) -> Resu
         .await
         .map_err(chain)?;
     chain_time(&provider).await
+}
+
+alloy::sol! {
+    /// EIP-2612's permit, signed under the token's own domain.
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
+    }
+}
+
+/// An EIP-2612 permit for `spender` to take `value` of `key`'s tokens until
+/// `deadline`, signed under the token's own domain: `(v, r, s)`.
+pub(crate) async fn sign_permit<P: Provider>(
+    token: &FogToken::FogTokenInstance<P>,
+    chain_id: u64,
+    key: &PrivateKeySigner,
+    spender: Address,
+    value: U256,
+    deadline: u64,
+) -> Result<(u8, B256, B256), OpsError> {
+    use alloy::signers::SignerSync;
+    use alloy::sol_types::SolStruct;
+    let owner = key.address();
+    let nonce = token.nonces(owner).call().await.map_err(chain)?;
+    let name = token.name().call().await.map_err(chain)?;
+    let permit = Permit {
+        owner,
+        spender,
+        value,
+        nonce,
+        deadline: U256::from(deadline),
+    };
+    let domain = alloy::sol_types::eip712_domain! {
+        name: name,
+        version: "1",
+        chain_id: chain_id,
+        verifying_contract: *token.address(),
+    };
+    let signature = key
+        .sign_hash_sync(&permit.eip712_signing_hash(&domain))
+        .map_err(chain)?;
+    Ok((
+        27 + u8::from(signature.v()),
+        signature.r().into(),
+        signature.s().into(),
+    ))
+}
+
+/// An account of the batched settlement path (docs/settlement.md).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchAccount {
+    pub address: Address,
+    /// Deposited: pays for batched jobs; leaves after the withdrawal delay.
+    pub balance: U256,
+    /// Earned: leaves at once, or becomes balance in one step.
+    pub earned: U256,
+    /// Asked-for withdrawal of the balance, if any.
+    pub withdrawal: U256,
+    /// When the asked-for withdrawal may be taken (chain time).
+    pub withdrawable_at: Option<u64>,
+}
+
+fn batch_contract<'a>(
+    provider: &'a DynProvider,
+    d: &Deployment,
+) -> Result<BatchSettlement::BatchSettlementInstance<&'a DynProvider>, OpsError> {
+    if d.batch == Address::ZERO {
+        return Err(OpsError::Invalid(
+            "this deployment has no batched settlement contract (it predates it): redeploy, \
+             or on a devnet `fog devnet down` and `fog devnet up` with a fresh state"
+                .into(),
+        ));
+    }
+    Ok(BatchSettlement::new(d.batch, provider))
+}
+
+pub async fn batch_account(
+    provider: &DynProvider,
+    d: &Deployment,
+    who: Address,
+) -> Result<BatchAccount, OpsError> {
+    let a = batch_contract(provider, d)?
+        .accountOf(who)
+        .call()
+        .await
+        .map_err(chain)?;
+    Ok(BatchAccount {
+        address: who,
+        balance: U256::from(a.balance),
+        earned: U256::from(a.earned),
+        withdrawal: U256::from(a.withdrawal),
+        withdrawable_at: (a.withdrawableAt != alloy::primitives::aliases::U40::ZERO)
+            .then(|| a.withdrawableAt.to::<u64>()),
+    })
+}
+
+/// Deposits `amount` of the key's tokens into its batch account: one
+/// transaction, with a permit instead of an allowance.
+pub async fn batch_deposit(
+    provider: &DynProvider,
+    d: &Deployment,
+    key: &PrivateKeySigner,
+    amount: U256,
+) -> Result<B256, OpsError> {
+    let batch = batch_contract(provider, d)?;
+    let token = FogToken::new(d.token, provider);
+    let owner = key.address();
+    let held = token.balanceOf(owner).call().await.map_err(chain)?;
+    if held < amount {
+        return Err(OpsError::Invalid(format!(
+            "{owner} holds {}, less than the {} to deposit: get tokens (`fog token transfer` from a \
+             holder; on a devnet `fog devnet faucet`)",
+            fog(held),
+            fog(amount)
+        )));
+    }
+    let deadline = chain_time(provider).await? + 3_600;
+    let (v, r, s) = sign_permit(&token, d.chain_id, key, d.batch, amount, deadline).await?;
+    let receipt = transact(
+        "deposit",
+        batch.depositWithPermit(amount, U256::from(deadline), v, r, s),
+    )
+    .await?;
+    Ok(receipt.transaction_hash)
+}
+
+/// What to do with an account.
+#[derive(Clone, Copy, Debug)]
+pub enum BatchMove {
+    /// Earned tokens become balance (to pay for jobs).
+    SpendEarnings,
+    /// Earned tokens leave to the wallet, at once.
+    WithdrawEarnings,
+    /// Ask to withdraw balance after the delay (0 cancels).
+    RequestWithdrawal,
+}
+
+pub async fn batch_move(
+    provider: &DynProvider,
+    d: &Deployment,
+    who: Address,
+    action: BatchMove,
+    amount: U256,
+) -> Result<B256, OpsError> {
+    let batch = batch_contract(provider, d)?;
+    let account = batch_account(provider, d, who).await?;
+    let receipt = match action {
+        BatchMove::SpendEarnings | BatchMove::WithdrawEarnings if account.earned < amount => {
+            return Err(OpsError::Invalid(format!(
+                "{who} has earned {}, less than the {} asked for",
+                fog(account.earned),
+                fog(amount)
+            )));
+        }
+        BatchMove::SpendEarnings => {
+            transact("spend earnings", batch.spendEarnings(who, amount)).await?
+        }
+        BatchMove::WithdrawEarnings => {
+            transact("withdraw earnings", batch.withdrawEarnings(who, amount)).await?
+        }
+        BatchMove::RequestWithdrawal => {
+            transact("request a withdrawal", batch.requestWithdrawal(who, amount)).await?
+        }
+    };
+    Ok(receipt.transaction_hash)
+}
+
+/// Takes a ripe withdrawal of the balance; returns the transaction and what left.
+pub async fn batch_withdraw(
+    provider: &DynProvider,
+    d: &Deployment,
+    who: Address,
+) -> Result<(B256, U256), OpsError> {
+    let batch = batch_contract(provider, d)?;
+    let account = batch_account(provider, d, who).await?;
+    let now = chain_time(provider).await?;
+    match account.withdrawable_at {
+        None => {
+            return Err(OpsError::Invalid(format!(
+                "{who} has not asked to withdraw: `fog account request-withdrawal AMOUNT` first, then \
+                 wait the withdrawal delay"
+            )));
+        }
+        Some(at) if at > now => {
+            return Err(OpsError::Invalid(format!(
+                "the withdrawal of {} is ready in {} s (at chain time {at}): jobs signed before it \
+                 may still be settled or claimed until then",
+                fog(account.withdrawal),
+                at - now
+            )));
+        }
+        Some(_) => {}
+    }
+    let receipt = transact("withdraw", batch.withdraw(who)).await?;
+    let paid = account.withdrawal.min(account.balance);
+    Ok((receipt.transaction_hash, paid))
 }

@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use alloy::network::EthereumWallet;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::signers::SignerSync;
-use alloy::sol_types::SolStruct;
 use fog_protocol::api::JobState;
 use fog_protocol::contracts::fog_token::FogToken;
 use fog_protocol::contracts::job_escrow::JobEscrow;
@@ -23,17 +21,6 @@ use fog_protocol::{
 use serde::Serialize;
 
 use crate::client::{ClientError, HubClient};
-
-alloy::sol! {
-    /// EIP-2612's permit, signed under the token's own domain.
-    struct Permit {
-        address owner;
-        address spender;
-        uint256 value;
-        uint256 nonce;
-        uint256 deadline;
-    }
-}
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -655,27 +642,17 @@ async fn open_escrow(
             crate::ops::fog(spec.maxPayment)
         )));
     }
-    let nonce = token.nonces(owner).call().await.map_err(chain)?;
-    let name = token.name().call().await.map_err(chain)?;
     let permit_deadline = chain_now + 3_600;
-    let permit = Permit {
-        owner,
-        spender: d.escrow,
-        value: spec.maxPayment,
-        nonce,
-        deadline: U256::from(permit_deadline),
-    };
-    let token_domain = alloy::sol_types::eip712_domain! {
-        name: name,
-        version: "1",
-        chain_id: d.chain_id,
-        verifying_contract: d.token,
-    };
-    let signature = ctx
-        .key
-        .sign_hash_sync(&permit.eip712_signing_hash(&token_domain))
-        .map_err(chain)?;
-    let v = 27 + u8::from(signature.v());
+    let (v, r, s) = crate::ops::sign_permit(
+        &token,
+        d.chain_id,
+        &ctx.key,
+        d.escrow,
+        spec.maxPayment,
+        permit_deadline,
+    )
+    .await
+    .map_err(|e| RunError::Chain(e.to_string()))?;
     let receipt = confirmed(
         "opening the escrow",
         escrow
@@ -689,8 +666,8 @@ async fn open_escrow(
                 spec.maxDurationSecs,
                 U256::from(permit_deadline),
                 v,
-                signature.r().into(),
-                signature.s().into(),
+                r,
+                s,
             )
             .send()
             .await,

@@ -386,6 +386,8 @@ pub fn decode_revert(data: &[u8]) -> String {
         })
     }
     named::<job_escrow::JobEscrow::JobEscrowErrors>(data)
+        .or_else(|| named::<batch_settlement::BatchSettlement::BatchSettlementErrors>(data))
+        .or_else(|| named::<batch_verifier::BatchVerifier::BatchVerifierErrors>(data))
         .or_else(|| named::<hub_registry::HubRegistry::HubRegistryErrors>(data))
         .or_else(|| named::<hub_wallet::HubWallet::HubWalletErrors>(data))
         .or_else(|| named::<dao_treasury::DaoTreasury::DaoTreasuryErrors>(data))

@@ -993,3 +993,89 @@ async fn an_exiting_hub_with_open_jobs_is_told_why_it_cannot_leave() {
         text(&refused)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_funds_its_batch_account_once_and_withdraws_after_the_delay() {
+    let fleet = Fleet::start("").await.unwrap();
+    let dir = fleet.dir.path().join("batch-buyer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keystore = dir.join("key.json").to_str().unwrap().to_owned();
+    let created = Command::new(fog_tests::binary("fog").unwrap())
+        .args(["key", "new", "--keystore", &keystore])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created));
+    let me = Buyer::on_chain(&fleet, keystore, false);
+    let faucet = me.fog(&["devnet", "faucet", "--amount", "500"]);
+    assert!(faucet.status.success(), "{}", text(&faucet));
+    let whole = U256::from(10u64).pow(U256::from(18u64));
+
+    // Refusals say what is wrong before any gas is spent.
+    let too_much = me.fog(&["account", "deposit", "1000"]);
+    assert!(!too_much.status.success());
+    assert!(
+        text(&too_much).contains("less than the 1000 FOG to deposit"),
+        "{}",
+        text(&too_much)
+    );
+    let nothing_earned = me.fog(&["account", "withdraw-earnings", "1"]);
+    assert!(
+        text(&nothing_earned).contains("has earned 0 FOG, less than the 1 FOG asked for"),
+        "{}",
+        text(&nothing_earned)
+    );
+    let unasked = me.fog(&["account", "withdraw"]);
+    assert!(
+        text(&unasked).contains("has not asked to withdraw"),
+        "{}",
+        text(&unasked)
+    );
+
+    // One deposit (a permit, no allowance), then the balance pays for jobs.
+    let deposit = me.fog(&["account", "deposit", "200"]);
+    assert!(deposit.status.success(), "{}", text(&deposit));
+    let balance = me.fog(&["account", "balance", "--json"]);
+    let balance: serde_json::Value = serde_json::from_slice(&balance.stdout).unwrap();
+    assert_eq!(
+        balance["balance"]
+            .as_str()
+            .unwrap()
+            .parse::<U256>()
+            .unwrap(),
+        U256::from(200u64) * whole
+    );
+    assert_eq!(
+        balance["earned"].as_str().unwrap().parse::<U256>().unwrap(),
+        U256::ZERO
+    );
+
+    // Withdrawing waits the delay, so jobs signed before can still be settled.
+    let asked = me.fog(&["account", "request-withdrawal", "50"]);
+    assert!(asked.status.success(), "{}", text(&asked));
+    let early = me.fog(&["account", "withdraw"]);
+    assert!(!early.status.success());
+    assert!(text(&early).contains("is ready in"), "{}", text(&early));
+    let delay = fleet.devnet.deployment.params.batch.withdrawal_delay;
+    let advanced = me.fog(&["devnet", "advance", &(u64::from(delay) + 1).to_string()]);
+    assert!(advanced.status.success(), "{}", text(&advanced));
+    let withdrawn = me.fog(&["account", "withdraw"]);
+    assert!(withdrawn.status.success(), "{}", text(&withdrawn));
+    assert!(
+        text(&withdrawn).contains("withdrew 50 FOG"),
+        "{}",
+        text(&withdrawn)
+    );
+    let wallet = me.fog(&["token", "balance"]);
+    assert_eq!(
+        String::from_utf8_lossy(&wallet.stdout).trim(),
+        "350 FOG",
+        "{}",
+        text(&wallet)
+    );
+    let human = me.fog(&["account", "balance"]);
+    assert_eq!(
+        String::from_utf8_lossy(&human.stdout).trim(),
+        "balance 150 FOG, earned 0 FOG"
+    );
+}

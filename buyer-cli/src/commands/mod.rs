@@ -1,6 +1,7 @@
 //! The `fog` binary's command groups, one module each, thin over the
 //! `fog_cli` library.
 
+pub(crate) mod account;
 pub(crate) mod common;
 pub(crate) mod dao;
 pub(crate) mod deploy;
