@@ -21,6 +21,7 @@ pub mod blobs;
 pub mod chain;
 pub mod config;
 pub mod engine;
+pub mod epochs;
 pub mod metrics;
 pub mod ratelimit;
 pub mod scheduler;

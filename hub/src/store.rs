@@ -904,3 +904,185 @@ fn assignment_row(r: &sqlx::sqlite::SqliteRow) -> Result<AssignmentRow, StoreErr
         updated_at: r.try_get("updated_at")?,
     })
 }
+
+// ---- the batched settlement path ---------------------------------------------
+
+/// An epoch this hub committed, as `BatchSettlement` stored and emitted it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochRow {
+    pub index: u32,
+    pub root: B256,
+    pub ledger_hash: B256,
+    pub committed_at: u64,
+    pub entries: Vec<U256>,
+    pub tx: B256,
+}
+
+/// A batched job's place: in an epoch's tree, or still waiting.
+#[derive(Clone, Debug)]
+pub struct BatchJobRow {
+    pub job: fog_protocol::batch::BatchedJob,
+    pub state: String,
+    /// (epoch, leaf index) once committed.
+    pub place: Option<(u32, u32)>,
+}
+
+impl Store {
+    /// Queues a completed batched job for the next epoch.
+    pub async fn add_batch_job(
+        &self,
+        job: &fog_protocol::batch::BatchedJob,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(job).map_err(|e| corrupt("batched job", "", e))?;
+        let deadline = i64::try_from(job.auth.payload.deadline).unwrap_or(i64::MAX);
+        let inserted = sqlx::query(
+            "INSERT INTO batch_jobs (job_id, buyer, body, deadline, state, created_at)
+             VALUES ($1, $2, $3, $4, 'pending', $5)",
+        )
+        .bind(job.job_id().to_string())
+        .bind(hex_addr(job.buyer))
+        .bind(&body)
+        .bind(deadline)
+        .bind(now())
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::JobExists(job.job_id()))
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Pending jobs whose deadline is after `after`, oldest first, at most `limit`.
+    pub async fn pending_batch_jobs(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<fog_protocol::batch::BatchedJob>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM batch_jobs WHERE state = 'pending' AND deadline > $1
+             ORDER BY created_at, job_id LIMIT $2",
+        )
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(batch_body).collect()
+    }
+
+    /// Gives up pending jobs whose deadline is at or before `until`: too late
+    /// for an epoch (the contract would call it late inclusion); their miners
+    /// claim them. Returns how many.
+    pub async fn expire_batch_jobs(&self, until: u64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE batch_jobs SET state = 'expired' WHERE state = 'pending' AND deadline <= $1",
+        )
+        .bind(i64::try_from(until).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Records a committed epoch and each job's leaf, at once.
+    pub async fn record_epoch(&self, epoch: &EpochRow, jobs: &[B256]) -> Result<(), StoreError> {
+        let entries: Vec<String> = epoch.entries.iter().map(|e| format!("{e:#x}")).collect();
+        let entries = serde_json::to_string(&entries).map_err(|e| corrupt("entries", "", e))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO batch_epochs (idx, root, ledger_hash, committed_at, entries, tx)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(i64::from(epoch.index))
+        .bind(epoch.root.to_string())
+        .bind(epoch.ledger_hash.to_string())
+        .bind(i64::try_from(epoch.committed_at).unwrap_or(i64::MAX))
+        .bind(&entries)
+        .bind(epoch.tx.to_string())
+        .execute(&mut *tx)
+        .await?;
+        for (leaf, job_id) in jobs.iter().enumerate() {
+            sqlx::query(
+                "UPDATE batch_jobs SET state = 'committed', epoch = $1, leaf = $2 WHERE job_id = $3",
+            )
+            .bind(i64::from(epoch.index))
+            .bind(i64::try_from(leaf).unwrap_or(i64::MAX))
+            .bind(job_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn epoch(&self, index: u32) -> Result<Option<EpochRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT idx, root, ledger_hash, committed_at, entries, tx FROM batch_epochs WHERE idx = $1",
+        )
+        .bind(i64::from(index))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let text = |c: &str| r.try_get::<String, _>(c);
+            let idx: i64 = r.try_get("idx")?;
+            let at: i64 = r.try_get("committed_at")?;
+            let entries: Vec<String> =
+                serde_json::from_str(&text("entries")?).map_err(|e| corrupt("entries", "", e))?;
+            Ok(EpochRow {
+                index: u32::try_from(idx).map_err(|e| corrupt("epoch", &idx.to_string(), e))?,
+                root: parse("root", &text("root")?)?,
+                ledger_hash: parse("ledger hash", &text("ledger_hash")?)?,
+                committed_at: u64::try_from(at)
+                    .map_err(|e| corrupt("commit time", &at.to_string(), e))?,
+                entries: entries
+                    .iter()
+                    .map(|e| parse("entry", e))
+                    .collect::<Result<_, _>>()?,
+                tx: parse("epoch transaction", &text("tx")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// An epoch's jobs in leaf order (the tree is rebuilt from them).
+    pub async fn epoch_jobs(
+        &self,
+        index: u32,
+    ) -> Result<Vec<fog_protocol::batch::BatchedJob>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM batch_jobs WHERE epoch = $1 ORDER BY leaf")
+            .bind(i64::from(index))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(batch_body).collect()
+    }
+
+    pub async fn batch_job(&self, job_id: B256) -> Result<Option<BatchJobRow>, StoreError> {
+        let row = sqlx::query("SELECT body, state, epoch, leaf FROM batch_jobs WHERE job_id = $1")
+            .bind(job_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let epoch: Option<i64> = r.try_get("epoch")?;
+            let leaf: Option<i64> = r.try_get("leaf")?;
+            let place = match (epoch, leaf) {
+                (Some(e), Some(l)) => Some((
+                    u32::try_from(e).map_err(|x| corrupt("epoch", &e.to_string(), x))?,
+                    u32::try_from(l).map_err(|x| corrupt("leaf", &l.to_string(), x))?,
+                )),
+                _ => None,
+            };
+            Ok(BatchJobRow {
+                job: batch_body(&r)?,
+                state: r.try_get("state")?,
+                place,
+            })
+        })
+        .transpose()
+    }
+}
+
+fn batch_body(r: &sqlx::sqlite::SqliteRow) -> Result<fog_protocol::batch::BatchedJob, StoreError> {
+    let body: String = r.try_get("body")?;
+    serde_json::from_str(&body).map_err(|e| corrupt("batched job", &body, e))
+}

@@ -267,6 +267,42 @@ impl BatchedJob {
     }
 }
 
+/// An epoch as committed (`BatchSettlement.EpochRef`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EpochRef {
+    pub hub: Address,
+    pub index: u32,
+    pub root: B256,
+    pub ledger_hash: B256,
+    pub committed_at: u64,
+}
+
+impl EpochRef {
+    /// What the contract stores for it: `keccak256(abi.encode(root, ledgerHash, committedAt))`.
+    pub fn stored_hash(&self) -> B256 {
+        keccak256((self.root, self.ledger_hash, U256::from(self.committed_at)).abi_encode())
+    }
+}
+
+/// Where a settled batched job is: its epoch, its leaf and the leaf's proof.
+/// Checked against the chain's `epochHash(hub, index)`, it proves the job's
+/// receipts (their commitment is in the leaf) were settled.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobProof {
+    pub epoch: EpochRef,
+    pub leaf: Leaf,
+    pub proof: Vec<B256>,
+}
+
+impl JobProof {
+    /// Whether the leaf is in the epoch's tree (the chain check is `epoch.stored_hash()`).
+    pub fn verify(&self) -> bool {
+        MerkleTree::verify(&self.proof, self.epoch.root, self.leaf.hash())
+    }
+}
+
 /// `abi.encode(jobs)`: what `BatchSettlement.answer` takes.
 pub fn encode_jobs(jobs: Vec<ChainBatchJob>) -> alloy::primitives::Bytes {
     (jobs,).abi_encode_params().into()

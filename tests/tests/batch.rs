@@ -391,3 +391,125 @@ async fn a_hub_that_overcharges_is_caught_and_a_withheld_job_is_claimed_by_its_m
     send(miner_batch.withdrawEarnings(miner.address(), ether(1))).await;
     assert_eq!(m.devnet.balance(miner.address()).await.unwrap(), ether(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_commits_epochs_serves_proofs_and_answers_challenges_by_itself() {
+    use fog_hub::epochs::Epochs;
+    use fog_hub::store::Store;
+    let m = market().await;
+    let d = m.devnet.deployment.clone();
+    let p = d.params.batch.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("hub.db").display()))
+        .await
+        .unwrap();
+    let epochs = Epochs::new(
+        store.clone(),
+        m.devnet.provider(&m.hub_signer),
+        d.batch,
+        m.hub,
+        d.block,
+    );
+    assert_eq!(
+        epochs.commit_due().await.unwrap(),
+        None,
+        "nothing to commit"
+    );
+
+    let deadline = m.devnet.now().await.unwrap() + 3_600;
+    let jobs: Vec<_> = (0..3u8)
+        .map(|i| m.job(40 + i, usize::from(i), ether(1), ether(2), deadline))
+        .collect();
+    for job in &jobs {
+        store.add_batch_job(job).await.unwrap();
+    }
+    assert!(matches!(
+        store.add_batch_job(&jobs[0]).await,
+        Err(fog_hub::store::StoreError::JobExists(_))
+    ));
+    // A job whose deadline is about to pass is not committed late: its miner claims it.
+    let now = m.devnet.now().await.unwrap();
+    let late = m.job(50, 0, ether(1), ether(2), now + 30);
+    store.add_batch_job(&late).await.unwrap();
+
+    assert_eq!(epochs.commit_due().await.unwrap(), Some(0));
+    let batch = m.batch(&m.buyer);
+    for job in &jobs {
+        let proof = epochs.proof(job.job_id()).await.unwrap().unwrap();
+        assert!(proof.verify(), "the leaf is in the committed tree");
+        assert_eq!(
+            batch
+                .epochHash(m.hub, proof.epoch.index)
+                .call()
+                .await
+                .unwrap(),
+            proof.epoch.stored_hash(),
+            "and the tree is the one on chain"
+        );
+        assert_eq!(
+            proof.leaf.receiptsCommitment,
+            job.leaf().unwrap().receiptsCommitment
+        );
+    }
+    assert_eq!(epochs.proof(late.job_id()).await.unwrap(), None);
+    assert_eq!(
+        store.batch_job(late.job_id()).await.unwrap().unwrap().state,
+        "expired"
+    );
+    let paid: U256 = jobs.iter().map(|j| j.total()).sum();
+    let account = batch.accountOf(m.buyer.address()).call().await.unwrap();
+    assert_eq!(U256::from(account.balance), ether(100) - paid);
+
+    // One epoch open at a time.
+    store
+        .add_batch_job(&m.job(60, 0, ether(1), ether(2), deadline))
+        .await
+        .unwrap();
+    assert_eq!(epochs.commit_due().await.unwrap(), None);
+
+    // A miner doubts its credit: the hub answers by itself, with the jobs behind it.
+    let miner = &m.miners[1];
+    fund_account(&m.devnet, miner, p.challenge_stake).await;
+    let record = store.epoch(0).await.unwrap().unwrap();
+    let reference = IBatchSettlement::EpochRef {
+        hub: m.hub,
+        index: 0,
+        root: record.root,
+        ledgerHash: record.ledger_hash,
+        committedAt: alloy::primitives::aliases::U40::from(record.committed_at),
+    };
+    let position = record
+        .entries
+        .iter()
+        .position(|e| (*e >> 96) == U256::from_be_slice(miner.address().as_slice()))
+        .unwrap();
+    send(
+        m.batch(miner)
+            .challenge(reference, record.entries.clone(), U256::from(position)),
+    )
+    .await;
+    assert_eq!(
+        epochs.commit_due().await.unwrap(),
+        None,
+        "not while a challenge is open"
+    );
+    assert_eq!(epochs.answer_challenges().await.unwrap(), 1);
+    assert_eq!(
+        epochs.answer_challenges().await.unwrap(),
+        0,
+        "answered once"
+    );
+    let challenge = batch
+        .challengeOf(m.hub, 0, miner.address())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status, 2, "Answered");
+
+    // The next epoch once the windows have passed.
+    m.devnet
+        .advance(u64::from(p.challenge_window + p.response_window) + 1)
+        .await
+        .unwrap();
+    assert_eq!(epochs.commit_due().await.unwrap(), Some(1));
+}
