@@ -181,12 +181,24 @@ impl HubClient {
         job_id: B256,
         signed: &SignedJobSpec,
     ) -> Result<Submitted, ClientError> {
+        self.submit_with(job_id, signed, None).await
+    }
+
+    /// Submits a job paid by an escrow (`auth` None) or, batched, by the
+    /// buyer's signed authorisation against its batch account.
+    pub async fn submit_with(
+        &self,
+        job_id: B256,
+        signed: &SignedJobSpec,
+        auth: Option<fog_protocol::batch::SignedJobAuth>,
+    ) -> Result<Submitted, ClientError> {
         self.post(
             "/v1/jobs",
             &SubmitRequest {
                 job_id,
                 spec: signed.payload.clone(),
                 signature: signed.signature,
+                auth,
             },
         )
         .await

@@ -258,6 +258,7 @@ pub fn router(app: AppState) -> axum::Router {
         .route("/v1/jobs/{jobId}", get(job_status))
         .route("/v1/jobs/{jobId}/logs", get(job_logs))
         .route("/v1/jobs/{jobId}/output", get(job_output))
+        .route("/v1/jobs/{jobId}/proof", get(job_proof))
         .route("/v1/jobs/{jobId}/cancel", post(cancel_job))
         .route("/v1/blobs/{hash}/info", get(blob_info))
         .route("/v1/blobs/{hash}/publish", post(publish_blob))
@@ -397,6 +398,10 @@ async fn hub_info(State(app): State<AppState>) -> Json<HubInfo> {
         chain_id: app.chain.chain_id(),
         escrow: app.chain.escrow(),
         fee_bps: app.fee_bps,
+        batch: app.batch.as_ref().map(|b| fog_protocol::api::BatchTerms {
+            contract: b.contract,
+            auth_horizon_secs: b.auth_horizon_secs,
+        }),
     })
 }
 
@@ -503,19 +508,42 @@ async fn submit(
             }
         }
     }
-    let escrow = app
-        .chain
-        .check_escrow(req.job_id, buyer, &spec)
-        .await
-        .map_err(escrow_refusal)?;
-    let row = app
-        .store
-        .insert_job(req.job_id, buyer, &spec, &signed.signature)
-        .await?;
+    // Paid through an escrow opened on chain, or (batched) authorised by the
+    // buyer's signature against its batch account.
+    let (row, max_payment, deadline) = match &req.auth {
+        Some(auth) => {
+            let batch = app.batch.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "this hub does not take batched jobs: open an escrow and submit without `auth`",
+                )
+            })?;
+            // One batched admission at a time: two cannot both spend the same balance.
+            let _admitting = batch.admitting.lock().await;
+            check_batched(&app, batch, req.job_id, buyer, &spec, auth).await?;
+            let row = app
+                .store
+                .insert_job_with_auth(req.job_id, buyer, &spec, &signed.signature, Some(auth))
+                .await?;
+            (row, spec.maxPayment, spec.deadline)
+        }
+        None => {
+            let escrow = app
+                .chain
+                .check_escrow(req.job_id, buyer, &spec)
+                .await
+                .map_err(escrow_refusal)?;
+            let row = app
+                .store
+                .insert_job(req.job_id, buyer, &spec, &signed.signature)
+                .await?;
+            (row, escrow.max_payment, escrow.deadline)
+        }
+    };
     let inputs: Vec<B256> = spec.inputs.iter().map(|i| i.contentHash).collect();
     app.store.link_job_blobs(req.job_id, &inputs).await?;
     app.store
-        .add_stake(req.job_id, buyer, escrow.max_payment, escrow.deadline)
+        .add_stake(req.job_id, buyer, max_payment, deadline)
         .await?;
     app.engine
         .send(Event::JobQueued { job_id: req.job_id })
@@ -531,6 +559,118 @@ async fn submit(
         }),
     )
         .into_response())
+}
+
+/// A batched submission's authorisation: signed by the buyer, for this job,
+/// this hub and this spec's terms, within the horizon, and covered by the
+/// buyer's batch account beyond what it already authorised.
+async fn check_batched(
+    app: &Shared,
+    batch: &crate::state::BatchPath,
+    job_id: B256,
+    buyer: Address,
+    spec: &fog_protocol::JobSpec,
+    auth: &fog_protocol::batch::SignedJobAuth,
+) -> ApiResult<()> {
+    let unfit = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+    let signer = auth
+        .signer(&batch.domain)
+        .map_err(|e| ApiError::bad(format!("auth.signature: {e}")))?;
+    if signer != buyer {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("auth is signed by {signer}, the spec by {buyer}: the buyer signs both"),
+        ));
+    }
+    let a = &auth.payload;
+    let expected = fog_protocol::batch::batch_job_id(buyer, a.salt);
+    if job_id != expected {
+        return Err(unfit(format!(
+            "jobId must be the batched id of your salt {}: {expected}",
+            a.salt
+        )));
+    }
+    if a.hub != app.chain.hub() {
+        return Err(unfit(format!(
+            "auth names hub {}, this hub is {}",
+            a.hub,
+            app.chain.hub()
+        )));
+    }
+    if a.specHash != spec.spec_hash()
+        || a.maxPayment != spec.maxPayment
+        || a.deadline != spec.deadline
+        || a.replicas != spec.replicas
+    {
+        return Err(unfit(
+            "auth's specHash, maxPayment, deadline and replicas must be the spec's".into(),
+        ));
+    }
+    if a.maxFeeBps < app.fee_bps {
+        return Err(unfit(format!(
+            "auth accepts a commission of {} bps; this hub takes {}",
+            a.maxFeeBps, app.fee_bps
+        )));
+    }
+    let now = app.chain.clock().unix_now();
+    if a.deadline > now + batch.auth_horizon_secs {
+        return Err(unfit(format!(
+            "the deadline is {} s away; batched jobs take at most {} s (use an escrow for longer ones)",
+            a.deadline.saturating_sub(now),
+            batch.auth_horizon_secs
+        )));
+    }
+    let contract = fog_protocol::contracts::batch_settlement::BatchSettlement::new(
+        batch.contract,
+        app.chain.provider(),
+    );
+    let account = contract.accountOf(buyer).call().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("reading your batch account: {e}"),
+        )
+    })?;
+    let balance = fog_protocol::U256::from(account.balance);
+    let outstanding = app.store.outstanding_batched(buyer).await?;
+    let needed = outstanding.saturating_add(spec.maxPayment);
+    if balance < needed {
+        return Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            format!(
+                "your batch account holds {balance} (base units) and {outstanding} is already authorised for unsettled jobs: deposit at least {} more (`fog account deposit`)",
+                needed - balance
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a settled batched job is: its epoch, leaf and Merkle proof.
+#[utoipa::path(get, path = "/v1/jobs/{jobId}/proof", tag = "jobs",
+    params(("jobId" = fog_protocol::api::schema::Hash, Path, description = "0x-hex job id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The job's epoch, leaf and Merkle proof: check the epoch against BatchSettlement.epochHash and the leaf's receiptsCommitment against the receipts", body = fog_protocol::api::schema::JobProof)))]
+async fn job_proof(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(job_id): Path<String>,
+) -> ApiResult<Response> {
+    let caller = buyer(&app, &headers)?;
+    let job = own_job(&app, caller, parse_hash("job id", &job_id)?).await?;
+    let not_yet = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!("job {} is not in a committed epoch (yet)", job.job_id),
+        )
+    };
+    let batch = app.batch.as_ref().ok_or_else(not_yet)?;
+    let proof = batch
+        .epochs
+        .proof(job.job_id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .ok_or_else(not_yet)?;
+    Ok(Json(proof).into_response())
 }
 
 fn escrow_refusal(e: EscrowError) -> ApiError {
@@ -1135,7 +1275,7 @@ fn miner_ws_doc() {}
     ),
     paths(
         healthz, metrics, openapi_document, hub_info, challenge, login, quote, quota, submit,
-        list_jobs, job_status, job_logs, job_output, cancel_job, put_blob, get_blob,
+        list_jobs, job_status, job_logs, job_output, job_proof, cancel_job, put_blob, get_blob,
         blob_info, publish_blob, put_output, miner_blob, miner_ws_doc
     ),
     components(schemas(ErrorBody)),

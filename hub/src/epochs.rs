@@ -122,11 +122,40 @@ impl Epochs {
         if jobs.is_empty() {
             return Ok(None);
         }
-        let (tree, entries) = build(&jobs, self.hub)?;
+        let mut jobs = jobs;
+        // A buyer whose account no longer covers its jobs (it spent the same
+        // balance at another hub) is left out, its jobs given up, and the
+        // epoch tried again without them.
+        let (tree, entries) = loop {
+            let (tree, entries) = build(&jobs, self.hub)?;
+            let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
+            let simulated = batch
+                .commitEpoch(self.hub, tree.root(), count, entries.clone())
+                .call()
+                .await;
+            let Err(e) = simulated else {
+                break (tree, entries);
+            };
+            let short = e
+                .as_decoded_interface_error::<BatchSettlement::BatchSettlementErrors>()
+                .and_then(|err| match err {
+                    BatchSettlement::BatchSettlementErrors::InsufficientBalance(x) => {
+                        Some(x.account)
+                    }
+                    _ => None,
+                });
+            let Some(buyer) = short else {
+                return Err(refused("an epoch", &e));
+            };
+            let dropped = self.store.unfund_batch_jobs(buyer).await?;
+            tracing::warn!(%buyer, dropped, "a buyer's batch account no longer covers its jobs: they are given up");
+            jobs.retain(|j| j.buyer != buyer);
+            if jobs.is_empty() {
+                return Ok(None);
+            }
+        };
         let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
         let call = batch.commitEpoch(self.hub, tree.root(), count, entries.clone());
-        // Simulated first: a refusal comes back decoded, before gas is spent.
-        call.call().await.map_err(|e| refused("an epoch", &e))?;
         let receipt = call
             .send()
             .await

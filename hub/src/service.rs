@@ -101,11 +101,25 @@ pub async fn serve(
     let settler = crate::settle::Settler::new(
         store.clone(),
         chain.clone(),
-        rpc_url,
+        rpc_url.clone(),
         signer.clone(),
         config.hub,
         metrics.clone(),
+    )
+    .with_batch_terms(
+        signer_version(&chain, &deployment, config.hub).await?,
+        fee_bps,
     );
+    // The batched path: when the deployment has it and this hub settles.
+    let batch = if config.settlement.enabled && deployment.batch != fog_protocol::Address::ZERO {
+        Some(batch_path(&deployment, &config, &rpc_url, &signer, store.clone()).await?)
+    } else {
+        None
+    };
+    let epochs_task = match &batch {
+        Some(b) => tokio::spawn(b.epochs.clone().run(Duration::from_secs(2))),
+        None => tokio::spawn(async {}),
+    };
     let settle_task = if config.settlement.enabled {
         tokio::spawn(settler.run())
     } else {
@@ -171,6 +185,7 @@ pub async fn serve(
         heartbeat_interval,
         fee_bps,
         next_conn: Default::default(),
+        batch,
     });
     let sweep_task = tokio::spawn(sweep(shared.clone()));
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -190,8 +205,67 @@ pub async fn serve(
     engine_task.abort();
     chain_clock_task.abort();
     settle_task.abort();
+    epochs_task.abort();
     sweep_task.abort();
     Ok(())
+}
+
+/// The registry's version of the hub's current signer.
+async fn signer_version(
+    chain: &Chain,
+    deployment: &Deployment,
+    hub: fog_protocol::Address,
+) -> Result<u16, ServeError> {
+    let registry = fog_protocol::contracts::hub_registry::HubRegistry::new(
+        deployment.registry,
+        chain.provider(),
+    );
+    let info =
+        registry.hubInfo(hub).call().await.map_err(|e| {
+            ServeError::Deployment(format!("reading hub {hub} from the registry: {e}"))
+        })?;
+    Ok(info.signerVersion)
+}
+
+/// The batched settlement path of this deployment: its terms, read from the
+/// contract, and the epoch duties signed by the hub's signer.
+async fn batch_path(
+    deployment: &Deployment,
+    config: &HubConfig,
+    rpc_url: &reqwest::Url,
+    signer: &PrivateKeySigner,
+    store: Store,
+) -> Result<crate::state::BatchPath, ServeError> {
+    use alloy::providers::{Provider, ProviderBuilder};
+    // Nonces from the node at each send: the settler signs with the same key.
+    let provider = ProviderBuilder::new()
+        .with_simple_nonce_management()
+        .wallet(alloy::network::EthereumWallet::from(signer.clone()))
+        .connect_http(rpc_url.clone())
+        .erased();
+    let contract = fog_protocol::contracts::batch_settlement::BatchSettlement::new(
+        deployment.batch,
+        &provider,
+    );
+    let params = contract.params().call().await.map_err(|e| {
+        ServeError::Deployment(format!(
+            "reading the batch settlement contract {}: {e}",
+            deployment.batch
+        ))
+    })?;
+    Ok(crate::state::BatchPath {
+        contract: deployment.batch,
+        domain: deployment.batch_domain(),
+        auth_horizon_secs: u64::from(params.authHorizon),
+        epochs: crate::epochs::Epochs::new(
+            store,
+            provider.clone(),
+            deployment.batch,
+            config.hub,
+            deployment.block,
+        ),
+        admitting: tokio::sync::Mutex::new(()),
+    })
 }
 
 /// Every `storage.sweep_interval_secs`: deletes what the retention rules no

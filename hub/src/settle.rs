@@ -62,6 +62,11 @@ pub struct Settler {
     metrics: Metrics,
     /// Per job: failed attempts so far and when to try again.
     backoff: HashMap<B256, (u32, Instant)>,
+    /// The registry's version of this hub's signer, for the leaves of batched
+    /// jobs (the signer is this process's key, so it cannot change under it).
+    signer_version: u16,
+    /// The hub's commission, charged on batched jobs.
+    fee_bps: u16,
 }
 
 /// How often the settler looks for completed jobs.
@@ -97,7 +102,17 @@ impl Settler {
             hub,
             metrics,
             backoff: HashMap::new(),
+            signer_version: 0,
+            fee_bps: 0,
         }
+    }
+
+    /// The registry's version of the hub's signer (batched jobs' leaves name
+    /// it) and the hub's commission.
+    pub fn with_batch_terms(mut self, signer_version: u16, fee_bps: u16) -> Self {
+        self.signer_version = signer_version;
+        self.fee_bps = fee_bps;
+        self
     }
 
     pub async fn run(mut self) {
@@ -152,6 +167,9 @@ impl Settler {
     }
 
     async fn settle(&self, job: &JobRow) -> Result<(), SettleError> {
+        if job.auth.is_some() {
+            return self.settle_batched(job).await;
+        }
         let job_id = job.job_id;
         // A job with agreed receipts (completed, or cancelled mid-run) is
         // settled on them; one without (failed, cancelled early) is released.
@@ -262,14 +280,92 @@ impl Settler {
         Ok(())
     }
 
-    /// The k agreeing receipts with the hub's assignment signatures.
-    async fn entries(
+    /// A batched job (docs/settlement.md): nothing was locked for it, so one
+    /// without agreed receipts is simply closed; one with them waits for an
+    /// epoch (`crate::epochs`), and is settled when its epoch is committed, or
+    /// given up to its miners when its deadline comes first.
+    async fn settle_batched(&self, job: &JobRow) -> Result<(), SettleError> {
+        let job_id = job.job_id;
+        let Some(auth) = job.auth.clone() else {
+            return Err(SettleError::Refused("not a batched job".into()));
+        };
+        if job.output_hash.is_none() {
+            self.store
+                .set_settlement(
+                    job_id,
+                    Settlement::Released,
+                    None,
+                    Some("batched: nothing was charged"),
+                )
+                .await?;
+            return Ok(());
+        }
+        let Some(row) = self.store.batch_job(job_id).await? else {
+            let batched = fog_protocol::batch::BatchedJob {
+                buyer: job.buyer,
+                auth,
+                signer_version: self.signer_version,
+                fee_bps: self.chain_fee_bps(job),
+                receipts: self.agreeing(job).await?,
+            };
+            match self.store.add_batch_job(&batched).await {
+                Ok(()) | Err(StoreError::JobExists(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.store
+                .set_settlement(job_id, Settlement::Pending, None, None)
+                .await?;
+            tracing::info!(job = %job_id, "waiting for the next epoch");
+            return Ok(());
+        };
+        match (row.state.as_str(), row.place) {
+            ("committed", Some((epoch, _))) => {
+                let tx = self.store.epoch(epoch).await?.map(|e| e.tx);
+                self.store
+                    .set_settlement(job_id, Settlement::Settled, tx, None)
+                    .await?;
+                self.metrics.settlements.inc();
+                tracing::info!(job = %job_id, epoch, "settled in an epoch");
+            }
+            ("expired", _) => {
+                self.store
+                    .set_settlement(
+                        job_id,
+                        Settlement::Failed,
+                        None,
+                        Some("its deadline came before an epoch: its miners claim it on chain"),
+                    )
+                    .await?;
+            }
+            ("unfunded", _) => {
+                self.store
+                    .set_settlement(
+                        job_id,
+                        Settlement::Failed,
+                        None,
+                        Some("the buyer's batch account could not pay it"),
+                    )
+                    .await?;
+            }
+            // Still waiting for an epoch.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The commission a batched job pays: the hub's, as the buyer accepted it.
+    fn chain_fee_bps(&self, job: &JobRow) -> u16 {
+        let accepted = job.auth.as_ref().map_or(0, |a| a.payload.maxFeeBps);
+        self.fee_bps.min(accepted)
+    }
+
+    /// The k agreeing receipts, each with the hub's signed assignment.
+    async fn agreeing(
         &self,
         job: &JobRow,
-    ) -> Result<Vec<fog_protocol::contracts::job_escrow::IJobEscrow::SignedReceipt>, SettleError>
-    {
+    ) -> Result<Vec<(SignedAssignment, fog_protocol::SignedReceipt)>, SettleError> {
         let k = usize::from(job.spec.replicas);
-        let entries: Vec<_> = self
+        let agreeing: Vec<_> = self
             .store
             .assignments_of(job.job_id)
             .await?
@@ -288,17 +384,31 @@ impl Settler {
                         },
                         signature: a.signature,
                     };
-                    settlement_entry(&receipt, &assignment)
+                    (assignment, receipt)
                 })
             })
             .take(k)
             .collect();
-        if entries.len() < k {
+        if agreeing.len() < k {
             return Err(SettleError::Refused(format!(
                 "only {} of {k} agreeing receipts are stored",
-                entries.len()
+                agreeing.len()
             )));
         }
-        Ok(entries)
+        Ok(agreeing)
+    }
+
+    /// The k agreeing receipts in the form `JobEscrow.settle` takes.
+    async fn entries(
+        &self,
+        job: &JobRow,
+    ) -> Result<Vec<fog_protocol::contracts::job_escrow::IJobEscrow::SignedReceipt>, SettleError>
+    {
+        Ok(self
+            .agreeing(job)
+            .await?
+            .iter()
+            .map(|(assignment, receipt)| settlement_entry(receipt, assignment))
+            .collect())
     }
 }

@@ -45,6 +45,20 @@ pub struct Shared {
     pub heartbeat_interval: Duration,
     pub fee_bps: u16,
     pub next_conn: AtomicU64,
+    /// The batched settlement path, when the deployment has it and settlement is on.
+    pub batch: Option<BatchPath>,
+}
+
+/// What the batched settlement path needs at request time.
+#[derive(Debug)]
+pub struct BatchPath {
+    pub contract: fog_protocol::Address,
+    /// JobAuths are signed under it.
+    pub domain: Eip712Domain,
+    pub auth_horizon_secs: u64,
+    pub epochs: crate::epochs::Epochs,
+    /// Held while a batched submission is checked against the buyer's balance and stored.
+    pub admitting: tokio::sync::Mutex<()>,
 }
 
 pub type AppState = Arc<Shared>;

@@ -75,6 +75,8 @@ pub struct JobRow {
     pub settle_error: Option<String>,
     /// When the job stopped needing its data (final, settlement over).
     pub closed_at: Option<i64>,
+    /// The buyer's authorisation when the job settles through the batched path.
+    pub auth: Option<fog_protocol::batch::SignedJobAuth>,
 }
 
 /// A stored assignment.
@@ -224,13 +226,30 @@ impl Store {
         spec: &JobSpec,
         signature: &Signature,
     ) -> Result<JobRow, StoreError> {
+        self.insert_job_with_auth(job_id, buyer, spec, signature, None)
+            .await
+    }
+
+    /// Stores a new job as queued; with `auth` it settles through the batched path.
+    pub async fn insert_job_with_auth(
+        &self,
+        job_id: B256,
+        buyer: Address,
+        spec: &JobSpec,
+        signature: &Signature,
+        auth: Option<&fog_protocol::batch::SignedJobAuth>,
+    ) -> Result<JobRow, StoreError> {
+        let auth_json = auth
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| corrupt("job authorisation", "", e))?;
         let t = now();
         let seq = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(t);
         let spec_json = serde_json::to_string(spec).map_err(|e| corrupt("spec", "", e))?;
         let spec_hash = spec.spec_hash();
         let inserted = sqlx::query(
-            "INSERT INTO jobs (job_id, buyer, spec_hash, spec_json, signature, replicas, state, seq, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            "INSERT INTO jobs (job_id, buyer, spec_hash, spec_json, signature, replicas, state, seq, created_at, updated_at, job_auth)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
         )
         .bind(job_id.to_string())
         .bind(hex_addr(buyer))
@@ -241,6 +260,7 @@ impl Store {
         .bind(JobState::Queued.as_str())
         .bind(seq)
         .bind(t)
+        .bind(auth_json)
         .execute(&self.pool)
         .await;
         match inserted {
@@ -264,6 +284,7 @@ impl Store {
                 settle_tx: None,
                 settle_error: None,
                 closed_at: None,
+                auth: auth.cloned(),
             }),
         }
     }
@@ -840,7 +861,7 @@ fn record_of(r: &sqlx::sqlite::SqliteRow) -> Result<MinerRecord, StoreError> {
     })
 }
 
-const JOB_COLUMNS: &str = "job_id, buyer, spec_hash, spec_json, signature, state, error, output_hash, seq, created_at, updated_at, settlement, settle_tx, settle_error, closed_at";
+const JOB_COLUMNS: &str = "job_id, buyer, spec_hash, spec_json, signature, state, error, output_hash, seq, created_at, updated_at, settlement, settle_tx, settle_error, closed_at, job_auth";
 const ASSIGNMENT_COLUMNS: &str = "id, job_id, replica, miner, max_charge, signature, state, error, receipt, created_at, updated_at";
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -881,6 +902,10 @@ fn job_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRow, StoreError> {
             .transpose()?,
         settle_error: r.try_get("settle_error")?,
         closed_at: r.try_get("closed_at")?,
+        auth: r
+            .try_get::<Option<String>, _>("job_auth")?
+            .map(|j| serde_json::from_str(&j).map_err(|e| corrupt("job authorisation", &j, e)))
+            .transpose()?,
     })
 }
 
@@ -928,6 +953,26 @@ pub struct BatchJobRow {
 }
 
 impl Store {
+    /// What `buyer` has authorised for batched jobs not yet settled or given
+    /// up: its account must cover this and any new authorisation.
+    pub async fn outstanding_batched(&self, buyer: Address) -> Result<U256, StoreError> {
+        let rows = sqlx::query(
+            "SELECT spec_json FROM jobs WHERE buyer = $1 AND job_auth IS NOT NULL
+               AND (settlement IS NULL OR settlement = 'pending')",
+        )
+        .bind(hex_addr(buyer))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut total = U256::ZERO;
+        for r in &rows {
+            let json: String = r.try_get("spec_json")?;
+            let spec: JobSpec =
+                serde_json::from_str(&json).map_err(|e| corrupt("spec", &json, e))?;
+            total = total.saturating_add(spec.maxPayment);
+        }
+        Ok(total)
+    }
+
     /// Queues a completed batched job for the next epoch.
     pub async fn add_batch_job(
         &self,
@@ -980,6 +1025,17 @@ impl Store {
             "UPDATE batch_jobs SET state = 'expired' WHERE state = 'pending' AND deadline <= $1",
         )
         .bind(i64::try_from(until).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives up `buyer`'s pending batched jobs: its account cannot pay them.
+    pub async fn unfund_batch_jobs(&self, buyer: Address) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE batch_jobs SET state = 'unfunded' WHERE state = 'pending' AND buyer = $1",
+        )
+        .bind(hex_addr(buyer))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())

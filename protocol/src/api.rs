@@ -156,6 +156,20 @@ pub struct HubInfo {
     pub escrow: Address,
     /// The hub's commission in basis points.
     pub fee_bps: u16,
+    /// The batched settlement path, when this hub offers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchTerms>,
+}
+
+/// How a hub takes batched jobs (docs/settlement.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchTerms {
+    /// The BatchSettlement proxy: the JobAuth's EIP-712 verifying contract.
+    #[schema(value_type = schema::Address)]
+    pub contract: Address,
+    /// Furthest a JobAuth's deadline may lie from now, in seconds.
+    pub auth_horizon_secs: u64,
 }
 
 /// `GET /healthz`.
@@ -261,6 +275,11 @@ pub struct SubmitRequest {
     #[serde(with = "crate::signature_hex")]
     #[schema(value_type = schema::Signature)]
     pub signature: Signature,
+    /// Batched settlement (docs/settlement.md): the buyer's authorisation,
+    /// instead of an escrow; `jobId` is then its batched id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<schema::SignedJobAuth>)]
+    pub auth: Option<crate::batch::SignedJobAuth>,
 }
 
 /// The answer to a submission.
@@ -522,5 +541,60 @@ pub mod schema {
         cpuTimeMs: u64,
         peakMemoryBytes: u64,
         amountCharged: Amount,
+    }
+
+    /// A buyer's permission for one batched job (docs/settlement.md).
+    #[derive(ToSchema)]
+    #[schema(as = JobAuth)]
+    pub struct JobAuth {
+        salt: Hash,
+        specHash: Hash,
+        hub: Address,
+        maxPayment: Amount,
+        deadline: u64,
+        replicas: u16,
+        maxFeeBps: u16,
+    }
+
+    /// A buyer-signed JobAuth (EIP-712, the BatchSettlement domain).
+    #[derive(ToSchema)]
+    #[schema(as = SignedJobAuth)]
+    pub struct SignedJobAuth {
+        payload: JobAuth,
+        signature: Signature,
+    }
+
+    /// A committed epoch.
+    #[derive(ToSchema)]
+    #[schema(as = EpochRef)]
+    pub struct EpochRef {
+        hub: Address,
+        index: u32,
+        root: Hash,
+        ledgerHash: Hash,
+        committedAt: u64,
+    }
+
+    /// A job's leaf in its epoch's Merkle tree.
+    #[derive(ToSchema)]
+    #[schema(as = Leaf)]
+    pub struct Leaf {
+        jobId: Hash,
+        buyer: Address,
+        authHash: Hash,
+        receiptsCommitment: Hash,
+        total: Amount,
+        deadline: u64,
+        signerVersion: u16,
+        feeBps: u16,
+    }
+
+    /// Where a batched job was settled: its epoch, its leaf and the leaf's Merkle proof.
+    #[derive(ToSchema)]
+    #[schema(as = JobProof)]
+    pub struct JobProof {
+        epoch: EpochRef,
+        leaf: Leaf,
+        proof: Vec<Hash>,
     }
 }

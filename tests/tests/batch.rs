@@ -513,3 +513,146 @@ async fn the_hub_commits_epochs_serves_proofs_and_answers_challenges_by_itself()
         .unwrap();
     assert_eq!(epochs.commit_due().await.unwrap(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batched_job_runs_without_an_escrow_and_settles_in_an_epoch() {
+    use fog_protocol::batch::{JobAuth, JobProof, SignedJobAuth, batch_job_id};
+    use fog_protocol::{Signed, SignedJobSpec};
+    use fog_tests::fleet::Fleet;
+    use serde_json::json;
+    use std::time::Duration;
+
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    let d = fleet.devnet.deployment.clone();
+    let (_, info) = buyer.get("/v1/hub").await.unwrap();
+    assert_eq!(
+        info["batch"]["contract"]
+            .as_str()
+            .unwrap()
+            .parse::<alloy::primitives::Address>()
+            .unwrap(),
+        d.batch,
+        "the hub offers the batched path: {info}"
+    );
+
+    // The hub's bond (its operator's), and the buyer's account: one deposit.
+    let operator = fleet.devnet.keys[1].clone();
+    fleet
+        .devnet
+        .fund(operator.address(), ether(1_000))
+        .await
+        .unwrap();
+    let op = fleet.devnet.provider(&operator);
+    let token = FogToken::new(d.token, op.clone());
+    send(token.approve(d.batch, ether(1_000))).await;
+    let bond = BatchSettlement::new(d.batch, op.clone());
+    send(bond.deposit(fleet.hub, ether(1_000))).await;
+    deposit_with_permit(&fleet.devnet, &buyer.key, ether(3))
+        .await
+        .unwrap();
+
+    let submit = |spec: &fog_protocol::JobSpec, auth: &SignedJobAuth| {
+        let signed = SignedJobSpec::sign(spec.clone(), &buyer.key, &d.domain()).unwrap();
+        json!({
+            "jobId": batch_job_id(buyer.address(), auth.payload.salt),
+            "spec": signed.payload,
+            "signature": signed.signature.to_string(),
+            "auth": auth,
+        })
+    };
+    let authorise = |spec: &fog_protocol::JobSpec, salt: u8| -> SignedJobAuth {
+        Signed::sign(
+            JobAuth {
+                salt: B256::repeat_byte(salt),
+                specHash: spec.spec_hash(),
+                hub: fleet.hub,
+                maxPayment: spec.maxPayment,
+                deadline: spec.deadline,
+                replicas: spec.replicas,
+                maxFeeBps: 500,
+            },
+            &buyer.key,
+            &d.batch_domain(),
+        )
+        .unwrap()
+    };
+
+    // Refused: more than the account covers; terms that differ from the spec's.
+    let mut dear = fleet.spec("true", 1);
+    dear.maxPayment = ether(5);
+    let (code, body) = buyer
+        .post("/v1/jobs", &submit(&dear, &authorise(&dear, 1)))
+        .await
+        .unwrap();
+    assert_eq!(code, 402, "{body}");
+    assert!(body.to_string().contains("fog account deposit"), "{body}");
+    let spec = fleet.spec("echo batched > /fog/out/x", 1);
+    let mut other = authorise(&spec, 2);
+    other.payload.maxPayment = ether(2);
+    let other = Signed::sign(other.payload, &buyer.key, &d.batch_domain()).unwrap();
+    let (code, body) = buyer
+        .post("/v1/jobs", &submit(&spec, &other))
+        .await
+        .unwrap();
+    assert_eq!(code, 422, "{body}");
+
+    // Accepted with no transaction: it runs, and settles in the next epoch.
+    let auth = authorise(&spec, 3);
+    let job_id = batch_job_id(buyer.address(), auth.payload.salt);
+    let (code, body) = buyer.post("/v1/jobs", &submit(&spec, &auth)).await.unwrap();
+    assert_eq!(code, 201, "{body}");
+    let done = buyer.wait(job_id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        done["state"],
+        "completed",
+        "{done}\n{}",
+        fleet.hub_proc.log()
+    );
+    let settled = buyer
+        .wait_settled(job_id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(settled["settlement"]["state"], "settled", "{settled}");
+
+    // Provable against the chain: the leaf is in the committed epoch, which is the one on chain.
+    let (code, proof) = buyer
+        .get(&format!("/v1/jobs/{job_id}/proof"))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{proof}");
+    let proof: JobProof = serde_json::from_value(proof).unwrap();
+    assert!(proof.verify());
+    let batch = BatchSettlement::new(d.batch, fleet.devnet.provider(&buyer.key));
+    assert_eq!(
+        batch
+            .epochHash(fleet.hub, proof.epoch.index)
+            .call()
+            .await
+            .unwrap(),
+        proof.epoch.stored_hash()
+    );
+    let receipt: fog_protocol::SignedReceipt =
+        serde_json::from_value(settled["assignments"][0]["receipt"].clone()).unwrap();
+    assert_eq!(
+        proof.leaf.receiptsCommitment,
+        fog_protocol::batch::receipts_commitment([&receipt.payload])
+    );
+    // The buyer paid the charge and the commission from its account; the miner earned the charge.
+    let charge = receipt.payload.amountCharged;
+    let total = charge + charge * U256::from(500u64) / U256::from(10_000u64);
+    let account = batch.accountOf(buyer.address()).call().await.unwrap();
+    assert_eq!(U256::from(account.balance), ether(3) - total);
+    let earned = batch.accountOf(miner.address).call().await.unwrap();
+    assert_eq!(U256::from(earned.earned), charge);
+    let (code, _) = buyer
+        .get_bytes(&format!("/v1/jobs/{job_id}/output"))
+        .await
+        .unwrap();
+    assert_eq!(
+        code, 200,
+        "the output is released once the epoch is on chain"
+    );
+}
