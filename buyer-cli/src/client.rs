@@ -204,6 +204,11 @@ impl HubClient {
         .await
     }
 
+    /// Where a batched job was settled: its epoch, leaf and Merkle proof.
+    pub async fn proof(&self, job_id: B256) -> Result<fog_protocol::batch::JobProof, ClientError> {
+        self.get(&format!("/v1/jobs/{job_id}/proof")).await
+    }
+
     /// A job of the caller's, its spec and its replicas' runs.
     pub async fn status(&self, job_id: B256) -> Result<JobStatus, ClientError> {
         self.get(&format!("/v1/jobs/{job_id}")).await

@@ -113,6 +113,19 @@ pub struct RunRequest {
     pub labels: Vec<String>,
     /// Follow the job to its verified, settled end; otherwise stop once it is submitted.
     pub wait: bool,
+    /// How the job is paid.
+    pub settlement: SettlementChoice,
+}
+
+/// How a job is paid (docs/settlement.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SettlementChoice {
+    /// Batched when the hub offers it and the batch account covers the job, else per-job.
+    Auto,
+    /// A signed authorisation against the batch account: no transaction per job.
+    Batch,
+    /// An escrow opened on chain for this job alone.
+    PerJob,
 }
 
 /// What a deadline leaves beyond the run and the settlement window: time to
@@ -133,8 +146,12 @@ pub struct Payment {
 pub struct RunReport {
     pub job_id: B256,
     pub spec_hash: B256,
+    /// The escrow's opening (zero for a batched job: it has none).
     pub open_tx: B256,
+    /// Locked in the escrow, or (batched) authorised against the account.
     pub locked: U256,
+    /// `batch` or `per-job`.
+    pub settlement: &'static str,
     /// With `wait`: the verified, settled end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Verified>,
@@ -287,6 +304,9 @@ pub async fn run(
 
     let domain = ctx.deployment.domain();
     let signed = SignedJobSpec::sign(spec.clone(), &ctx.key, &domain).map_err(chain)?;
+    if batched(ctx, req.settlement, &spec).await? {
+        return run_batched(ctx, req, files, signed, progress, log).await;
+    }
 
     // Recorded here before the escrow exists: whatever happens to the hub
     // from now on, this machine knows the job and can refund it.
@@ -362,19 +382,119 @@ async fn drive(
     for (name, bytes) in files {
         ctx.hub.upload(&name, bytes, Some(job_id)).await?;
     }
-    submit_when_confirmed(ctx, job_id, &signed, spec.deadline, &mut progress).await?;
+    submit_when_confirmed(ctx, job_id, &signed, None, spec.deadline, &mut progress).await?;
     local.state = crate::journal::LocalState::Submitted;
     journal.record(&local)?;
-    let mut report = RunReport {
+    let report = RunReport {
         job_id,
         spec_hash: spec.spec_hash(),
         open_tx,
         locked: spec.maxPayment,
+        settlement: "per-job",
         result: None,
     };
+    follow(ctx, req, report, &mut progress, log).await
+}
+
+/// Whether the job goes the batched way: asked for, or (auto) offered by the
+/// hub with the account covering the job.
+async fn batched(
+    ctx: &Context,
+    choice: SettlementChoice,
+    spec: &JobSpec,
+) -> Result<bool, RunError> {
+    if choice == SettlementChoice::PerJob {
+        return Ok(false);
+    }
+    let offered = ctx.hub.hub_info().await?.batch;
+    match (choice, offered) {
+        (SettlementChoice::Batch, None) => Err(RunError::Chain(
+            "this hub does not take batched jobs: use --settlement per-job".into(),
+        )),
+        (SettlementChoice::Batch, Some(_)) => Ok(true),
+        (_, None) => Ok(false),
+        (_, Some(terms)) => {
+            if terms.contract != ctx.deployment.batch {
+                return Ok(false);
+            }
+            let account =
+                crate::ops::batch_account(&ctx.provider, &ctx.deployment, ctx.key.address())
+                    .await
+                    .map_err(|e| RunError::Chain(e.to_string()))?;
+            Ok(account.balance >= spec.maxPayment)
+        }
+    }
+}
+
+/// A batched job: no escrow, no transaction; the buyer signs a JobAuth that
+/// the hub settles in its next epoch against the buyer's batch account.
+async fn run_batched(
+    ctx: &mut Context,
+    req: &RunRequest,
+    files: Vec<(String, Vec<u8>)>,
+    signed: SignedJobSpec,
+    mut progress: impl FnMut(&str),
+    log: impl FnMut(&str, &str),
+) -> Result<RunReport, RunError> {
+    let spec = signed.payload.clone();
+    let info = ctx.hub.hub_info().await?;
+    let mut salt = [0u8; 32];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut salt);
+    let salt = B256::from(salt);
+    let auth = fog_protocol::batch::JobAuth {
+        salt,
+        specHash: spec.spec_hash(),
+        hub: ctx.hub_address,
+        maxPayment: spec.maxPayment,
+        deadline: spec.deadline,
+        replicas: spec.replicas,
+        maxFeeBps: info.fee_bps,
+    };
+    let auth = fog_protocol::Signed::sign(auth, &ctx.key, &ctx.deployment.batch_domain())
+        .map_err(chain)?;
+    let job_id = fog_protocol::batch::batch_job_id(ctx.key.address(), salt);
+    progress(&format!(
+        "job {job_id}: batched, no transaction (a signed authorisation of at most {})",
+        crate::ops::fog(spec.maxPayment)
+    ));
+    progress("uploading inputs and submitting the signed spec");
+    ctx.hub.login(&ctx.key).await?;
+    for (name, bytes) in files {
+        ctx.hub.upload(&name, bytes, Some(job_id)).await?;
+    }
+    submit_when_confirmed(
+        ctx,
+        job_id,
+        &signed,
+        Some(auth),
+        spec.deadline,
+        &mut progress,
+    )
+    .await?;
+    let report = RunReport {
+        job_id,
+        spec_hash: spec.spec_hash(),
+        open_tx: B256::ZERO,
+        locked: spec.maxPayment,
+        settlement: "batch",
+        result: None,
+    };
+    follow(ctx, req, report, &mut progress, log).await
+}
+
+/// From a submitted job to its verified output (with `wait`).
+async fn follow(
+    ctx: &mut Context,
+    req: &RunRequest,
+    mut report: RunReport,
+    progress: &mut impl FnMut(&str),
+    log: impl FnMut(&str, &str),
+) -> Result<RunReport, RunError> {
+    let job_id = report.job_id;
     if !req.wait {
         return Ok(report);
     }
+    let spec_duration = req.max_duration_secs;
 
     progress("running; logs follow");
     let mut log = log;
@@ -383,11 +503,9 @@ async fn drive(
         .await?;
     let status = ctx
         .hub
-        .wait_for(
-            job_id,
-            Duration::from_secs(spec.maxDurationSecs + 60),
-            |s| s.summary.state.is_final(),
-        )
+        .wait_for(job_id, Duration::from_secs(spec_duration + 60), |s| {
+            s.summary.state.is_final()
+        })
         .await?;
     if status.summary.state != JobState::Completed {
         return Err(RunError::NotCompleted {
@@ -396,9 +514,13 @@ async fn drive(
         });
     }
 
-    progress("waiting for the hub to settle on chain");
+    progress(if report.settlement == "batch" {
+        "waiting for the hub's next epoch on chain"
+    } else {
+        "waiting for the hub to settle on chain"
+    });
     ctx.hub
-        .wait_for(job_id, Duration::from_secs(180), |s| {
+        .wait_for(job_id, Duration::from_secs(600), |s| {
             s.summary.settlement.state.is_some_and(|st| st.is_final())
         })
         .await?;
@@ -407,7 +529,11 @@ async fn drive(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("fog-out").join(job_id.to_string()));
-    report.result = Some(fetch_verified(ctx, job_id, &out).await?);
+    report.result = Some(if report.settlement == "batch" {
+        fetch_verified_batched(ctx, job_id, &out).await?
+    } else {
+        fetch_verified(ctx, job_id, &out).await?
+    });
     Ok(report)
 }
 
@@ -464,6 +590,7 @@ async fn submit_when_confirmed(
     ctx: &Context,
     job_id: B256,
     signed: &SignedJobSpec,
+    auth: Option<fog_protocol::batch::SignedJobAuth>,
     deadline: u64,
     progress: &mut impl FnMut(&str),
 ) -> Result<(), RunError> {
@@ -475,7 +602,7 @@ async fn submit_when_confirmed(
         .build();
     let mut told = false;
     loop {
-        match ctx.hub.submit(job_id, signed).await {
+        match ctx.hub.submit_with(job_id, signed, auth.clone()).await {
             Err(ClientError::Refused {
                 status: 425,
                 message,
@@ -596,6 +723,85 @@ pub async fn fetch_verified(
         miners,
         hub_commission: commission,
         refund,
+        over_limit,
+    })
+}
+
+/// A batched job's output, checked against the chain: the hub's proof puts
+/// the job's leaf in an epoch whose hash the chain stores, the leaf commits
+/// to the job's receipts, and the archive's hash is their output hash.
+pub async fn fetch_verified_batched(
+    ctx: &Context,
+    job_id: B256,
+    out: &std::path::Path,
+) -> Result<Verified, RunError> {
+    use fog_protocol::contracts::batch_settlement::BatchSettlement;
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(RunError::OutNotEmpty(out.to_owned()));
+    }
+    let proof = ctx.hub.proof(job_id).await?;
+    let on_chain = BatchSettlement::new(ctx.deployment.batch, &ctx.provider)
+        .epochHash(proof.epoch.hub, proof.epoch.index)
+        .call()
+        .await
+        .map_err(chain)?;
+    if !proof.verify() || on_chain != proof.epoch.stored_hash() || proof.leaf.jobId != job_id {
+        return Err(RunError::Chain(format!(
+            "the hub's proof for job {job_id} does not match epoch {} on chain",
+            proof.epoch.index
+        )));
+    }
+    let status = ctx.hub.status(job_id).await?;
+    let output_hash = status
+        .summary
+        .output_hash
+        .ok_or_else(|| RunError::Chain(format!("job {job_id} has no output hash")))?;
+    let receipts: Vec<fog_protocol::SignedReceipt> = status
+        .assignments
+        .iter()
+        .filter_map(|a| a.receipt.clone())
+        .filter(|r| r.payload.outputHash == output_hash)
+        .collect();
+    if fog_protocol::batch::receipts_commitment(receipts.iter().map(|r| &r.payload))
+        != proof.leaf.receiptsCommitment
+    {
+        return Err(RunError::Chain(format!(
+            "the receipts the hub shows for job {job_id} are not the ones its epoch committed"
+        )));
+    }
+    let archive = ctx.hub.output(job_id).await?;
+    let actual = sha256(&archive);
+    if actual != output_hash {
+        return Err(RunError::Mismatch {
+            expected: output_hash,
+            actual,
+            kept: keep_evidence(job_id, &archive),
+        });
+    }
+    unpack_archive(archive.as_slice(), out)?;
+    let over_limit = std::fs::read_to_string(out.join(fog_protocol::output::OVER_LIMIT_MARKER))
+        .ok()
+        .map(|note| note.trim_end().to_owned());
+    let miners: Vec<Payment> = receipts
+        .iter()
+        .map(|r| Payment {
+            miner: r.payload.miner,
+            amount: r.payload.amountCharged,
+        })
+        .collect();
+    let charged: U256 = miners.iter().map(|p| p.amount).sum();
+    let total = U256::from(proof.leaf.total);
+    Ok(Verified {
+        output_hash,
+        out: out.to_owned(),
+        settle_tx: status.summary.settlement.tx.unwrap_or_default(),
+        miners,
+        hub_commission: total.saturating_sub(charged),
+        refund: status.spec.maxPayment.saturating_sub(total),
         over_limit,
     })
 }

@@ -425,6 +425,35 @@ impl Fleet {
         }
     }
 
+    /// The hub's bond in the batch contract, put up by its operator.
+    pub async fn bond_hub(&self, amount: U256) -> anyhow::Result<()> {
+        use fog_protocol::contracts::batch_settlement::BatchSettlement;
+        use fog_protocol::contracts::fog_token::FogToken;
+        let d = &self.devnet.deployment;
+        let operator = self.devnet.keys[1].clone();
+        self.devnet.fund(operator.address(), amount).await?;
+        let provider = self.devnet.provider(&operator);
+        let token = FogToken::new(d.token, &provider);
+        crate::devnet::mined(
+            token
+                .approve(d.batch, amount)
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+        )?;
+        let batch = BatchSettlement::new(d.batch, &provider);
+        crate::devnet::mined(
+            batch
+                .deposit(self.hub, amount)
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+        )?;
+        Ok(())
+    }
+
     /// Opens the escrow for `spec` as `buyer`; returns the job id.
     pub async fn open_escrow(&self, buyer: &Buyer, spec: &JobSpec) -> anyhow::Result<B256> {
         let mut salt = [0u8; 32];

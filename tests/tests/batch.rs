@@ -539,17 +539,7 @@ async fn a_batched_job_runs_without_an_escrow_and_settles_in_an_epoch() {
     );
 
     // The hub's bond (its operator's), and the buyer's account: one deposit.
-    let operator = fleet.devnet.keys[1].clone();
-    fleet
-        .devnet
-        .fund(operator.address(), ether(1_000))
-        .await
-        .unwrap();
-    let op = fleet.devnet.provider(&operator);
-    let token = FogToken::new(d.token, op.clone());
-    send(token.approve(d.batch, ether(1_000))).await;
-    let bond = BatchSettlement::new(d.batch, op.clone());
-    send(bond.deposit(fleet.hub, ether(1_000))).await;
+    fleet.bond_hub(ether(1_000)).await.unwrap();
     deposit_with_permit(&fleet.devnet, &buyer.key, ether(3))
         .await
         .unwrap();

@@ -108,6 +108,11 @@ pub(crate) struct RunArgs {
     /// Follow the job to its verified, settled end (otherwise stop once it is submitted).
     #[arg(long)]
     pub(crate) wait: bool,
+    /// How to pay: `batch` (a signed authorisation against your batch account, no transaction;
+    /// `fog account deposit` first), `per-job` (an escrow for this job alone), or `auto`
+    /// (batched when the hub offers it and your account covers the job).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) settlement: fog_cli::run::SettlementChoice,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
     pub(crate) command: Vec<String>,
@@ -404,6 +409,7 @@ pub(crate) async fn run_command(
         region: args.region,
         labels: placement_labels(args.labels, args.isolation)?,
         wait: args.wait,
+        settlement: args.settlement,
     };
     let mut ctx = chain_context(identity, hub_url, key).await?;
     // Progress goes to stderr in every mode (stdout carries the report, text
@@ -428,10 +434,18 @@ pub(crate) async fn run_command(
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!(
-        "job {} (escrow opened in {})",
-        report.job_id, report.open_tx
-    );
+    if report.settlement == "batch" {
+        println!(
+            "job {} (batched: authorised up to {} from your account, no transaction)",
+            report.job_id,
+            fog_cli::ops::fog(report.locked)
+        );
+    } else {
+        println!(
+            "job {} (escrow opened in {})",
+            report.job_id, report.open_tx
+        );
+    }
     match &report.result {
         None => println!(
             "submitted; follow it with `fog job status {}`",
