@@ -259,6 +259,7 @@ pub fn router(app: AppState) -> axum::Router {
         .route("/v1/jobs/{jobId}/logs", get(job_logs))
         .route("/v1/jobs/{jobId}/output", get(job_output))
         .route("/v1/jobs/{jobId}/proof", get(job_proof))
+        .route("/v1/proofs/{jobId}", get(public_proof))
         .route("/v1/jobs/{jobId}/cancel", post(cancel_job))
         .route("/v1/blobs/{hash}/info", get(blob_info))
         .route("/v1/blobs/{hash}/publish", post(publish_blob))
@@ -670,6 +671,34 @@ async fn job_proof(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .ok_or_else(not_yet)?;
+    Ok(Json(proof).into_response())
+}
+
+/// A batched job's settlement evidence, for anyone: its miners (who claim a
+/// job no epoch paid), verifiers and the DAO. What it shows — the leaf's
+/// buyer, total and receipts' commitment — is what a dispute would put on
+/// chain anyway; job ids are salted hashes, not enumerable.
+#[utoipa::path(get, path = "/v1/proofs/{jobId}", tag = "jobs",
+    params(("jobId" = fog_protocol::api::schema::Hash, Path, description = "0x-hex job id")),
+    responses((status = 200, description = "The job's epoch, leaf and Merkle proof", body = fog_protocol::api::schema::JobProof)))]
+async fn public_proof(
+    State(app): State<AppState>,
+    Path(job_id): Path<String>,
+) -> ApiResult<Response> {
+    let job_id = parse_hash("job id", &job_id)?;
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no committed batched job {job_id}"),
+        )
+    };
+    let batch = app.batch.as_ref().ok_or_else(unknown)?;
+    let proof = batch
+        .epochs
+        .proof(job_id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .ok_or_else(unknown)?;
     Ok(Json(proof).into_response())
 }
 
@@ -1275,7 +1304,7 @@ fn miner_ws_doc() {}
     ),
     paths(
         healthz, metrics, openapi_document, hub_info, challenge, login, quote, quota, submit,
-        list_jobs, job_status, job_logs, job_output, job_proof, cancel_job, put_blob, get_blob,
+        list_jobs, job_status, job_logs, job_output, job_proof, public_proof, cancel_job, put_blob, get_blob,
         blob_info, publish_blob, put_output, miner_blob, miner_ws_doc
     ),
     components(schemas(ErrorBody)),

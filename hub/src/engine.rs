@@ -966,6 +966,7 @@ impl Engine {
             return Err(e);
         }
         let spec_box = Box::new(spec.clone());
+        let auth = job.row.auth.clone().map(Box::new);
         let first = job.row.state == JobState::Queued;
         if first {
             self.store
@@ -989,6 +990,7 @@ impl Engine {
             s.tx.send(HubMessage::Assign {
                 assignment: signed,
                 spec: spec_box,
+                auth: auth.clone(),
             })
             .is_ok()
         });

@@ -272,6 +272,101 @@ impl Epochs {
         Ok(answered)
     }
 
+    /// Contests every pending claim of a job this hub committed: its buyer
+    /// paid in the epoch, and a miner must not be paid twice. A claim whose
+    /// miner the epoch shorted stands (the contract moves it to the bond).
+    /// How many it contested.
+    pub async fn contest_claims(&self) -> Result<usize, EpochError> {
+        let batch = self.contract();
+        let logs = batch
+            .ClaimOpened_filter()
+            .topic2(self.hub)
+            .from_block(self.from_block)
+            .query()
+            .await
+            .map_err(chain)?;
+        let mut contested = 0;
+        for (event, _) in logs {
+            let claim = batch.claimOf(event.jobId).call().await.map_err(chain)?;
+            // 1 = Pending (IBatchSettlement.ClaimStatus).
+            if claim.status != 1 || claim.hubPays {
+                continue;
+            }
+            let Some(row) = self.store.batch_job(event.jobId).await? else {
+                continue;
+            };
+            let Some((index, leaf_index)) = row.place else {
+                continue;
+            };
+            let (epoch, jobs) = self.epoch_with_jobs(index).await?;
+            let tree = build(&jobs, self.hub)?.0;
+            let proof = tree
+                .proof(usize::try_from(leaf_index).unwrap_or(usize::MAX))
+                .ok_or_else(|| EpochError::Inconsistent(index, format!("no leaf {leaf_index}")))?;
+            let leaf = row
+                .job
+                .leaf()
+                .ok_or_else(|| EpochError::Inconsistent(index, "a total beyond 96 bits".into()))?;
+            // The claim's payout is the receipts the miners hold: those of the leaf,
+            // unless the hub assigned the job twice (then the claim does not match).
+            let miners: Vec<Address> = row
+                .job
+                .receipts
+                .iter()
+                .map(|(_, r)| r.payload.miner)
+                .collect();
+            let amounts: Vec<U256> = row
+                .job
+                .receipts
+                .iter()
+                .map(|(_, r)| r.payload.amountCharged)
+                .collect();
+            let mut answered = Vec::with_capacity(miners.len());
+            for miner in &miners {
+                let c = batch
+                    .challengeOf(self.hub, index, *miner)
+                    .call()
+                    .await
+                    .map_err(chain)?;
+                let mut ids: Vec<B256> = if c.status == 2 {
+                    jobs.iter()
+                        .filter(|j| touches(j, *miner))
+                        .map(BatchedJob::job_id)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                ids.sort();
+                answered.push(ids);
+            }
+            let inclusion = IBatchSettlement::InclusionProof {
+                epoch: self.reference_chain(&epoch),
+                leaf: fog_protocol::contracts::batch_leaf(&leaf),
+                proof,
+                miners,
+                amounts,
+                answered,
+            };
+            let call = batch.contestClaim(event.jobId, inclusion);
+            if let Err(e) = call.call().await {
+                tracing::warn!(job = %event.jobId, error = %refused("the contest", &e), "a claim on a committed job could not be contested");
+                continue;
+            }
+            let receipt = call
+                .send()
+                .await
+                .map_err(|e| refused("the contest", &e))?
+                .get_receipt()
+                .await
+                .map_err(chain)?;
+            if receipt.status() {
+                tracing::info!(job = %event.jobId, epoch = index, "a claim on a committed job contested");
+                contested += 1;
+            }
+        }
+        Ok(contested)
+    }
+
     /// Both duties, every `every`, until the process stops; errors are logged
     /// and retried with a growing pause (a frozen hub stops committing).
     pub async fn run(self, every: Duration) {
@@ -280,6 +375,7 @@ impl Epochs {
             tokio::time::sleep(pause).await;
             let outcome = async {
                 self.answer_challenges().await?;
+                self.contest_claims().await?;
                 self.commit_due().await
             }
             .await;

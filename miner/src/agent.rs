@@ -272,8 +272,8 @@ async fn session<B: Iterator<Item = Duration>>(
                 }
             }
             incoming = receive(&mut socket) => match incoming? {
-                HubMessage::Assign { assignment, spec } => {
-                    let reply = take_assignment(shared, hub, hub_signer, assignment, *spec);
+                HubMessage::Assign { assignment, spec, auth } => {
+                    let reply = take_assignment(shared, hub, hub_signer, assignment, *spec, auth.map(|a| *a));
                     send(&mut socket, reply).await?;
                 }
                 HubMessage::Cancel { job_id, reason } => {
@@ -342,6 +342,7 @@ fn take_assignment(
     hub_signer: Address,
     signed: SignedAssignment,
     spec: JobSpec,
+    auth: Option<fog_protocol::batch::SignedJobAuth>,
 ) -> MinerMessage {
     let job_id = signed.payload.jobId;
     let reject = |reason: String| MinerMessage::Rejected { job_id, reason };
@@ -383,6 +384,7 @@ fn take_assignment(
                     assignment: kept_assignment,
                     receipt: receipt.clone(),
                     replicas: spec.replicas,
+                    auth,
                 };
                 if let Err(e) = crate::settle::keep(&task_shared.config.work_dir, &kept) {
                     tracing::error!(job = %job_id, error = %e, "keeping the receipt");

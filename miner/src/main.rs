@@ -418,6 +418,7 @@ async fn run_agent(
             chain.rpc_url.clone(),
             settle_key,
             std::time::Duration::from_secs(chain.self_settle_after_secs),
+            Some(hub_url.clone()),
             shutdown.clone(),
         ));
     }

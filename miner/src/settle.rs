@@ -31,6 +31,11 @@ pub struct KeptReceipt {
     pub receipt: SignedReceipt,
     /// The job's replica count (k).
     pub replicas: u16,
+    /// A batched job's buyer authorisation (docs/settlement.md): the job has
+    /// no escrow, and the miner claims it from the batch contract itself when
+    /// no epoch of the hub pays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<fog_protocol::batch::SignedJobAuth>,
 }
 
 /// Why a settlement did not happen.
@@ -147,6 +152,8 @@ pub enum Outcome {
     Waiting,
     /// Settled by this miner, in this transaction.
     Settled(B256),
+    /// A batched job claimed by this miner (payable after the proof window).
+    Claimed(B256),
     /// The job is over on chain; the receipt was moved to `receipts/done/`.
     Done(String),
 }
@@ -191,6 +198,7 @@ fn retire(path: &Path, why: String) -> Result<Outcome, SettleError> {
 /// otherwise. A receipt still inside its window costs no chain read: the
 /// hub usually settles well within it, and the first look after it retires
 /// the receipt. `chain` reads; `rpc_url` and `key` send a settlement.
+#[allow(clippy::too_many_arguments)] // one receipt's whole context, handed over once
 pub async fn settle_if_due(
     path: &Path,
     kept_at: std::time::SystemTime,
@@ -199,6 +207,7 @@ pub async fn settle_if_due(
     deployment: &Deployment,
     rpc_url: &str,
     key: &PrivateKeySigner,
+    hub_url: Option<&str>,
 ) -> Result<Outcome, SettleError> {
     if kept_at.elapsed().unwrap_or_default() < window {
         return Ok(Outcome::Waiting);
@@ -211,6 +220,9 @@ pub async fn settle_if_due(
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
+    if kept.auth.is_some() {
+        return claim_if_due(path, &kept, chain, deployment, rpc_url, key, hub_url).await;
+    }
     let job = kept.receipt.payload.jobId;
     let state = JobEscrow::new(deployment.escrow, chain)
         .getJob(job)
@@ -243,14 +255,211 @@ pub async fn settle_if_due(
     Ok(Outcome::Settled(tx))
 }
 
+/// A batched job's receipt (docs/settlement.md): retired once the hub shows
+/// the job in an epoch whose hash the chain stores (the miner was paid
+/// there); otherwise, once the job's deadline has passed, claimed from the
+/// batch contract with the buyer's authorisation, and paid out after the
+/// proof window. The hub need not be up for any of it.
+async fn claim_if_due(
+    path: &Path,
+    kept: &KeptReceipt,
+    chain: &impl Provider,
+    deployment: &Deployment,
+    rpc_url: &str,
+    key: &PrivateKeySigner,
+    hub_url: Option<&str>,
+) -> Result<Outcome, SettleError> {
+    use fog_protocol::contracts::batch_settlement::BatchSettlement;
+    let chain_err = |e: alloy::contract::Error| SettleError::Chain(e.to_string());
+    let job = kept.receipt.payload.jobId;
+    let Some(auth) = kept.auth.clone() else {
+        return Ok(Outcome::Waiting);
+    };
+    let batch = BatchSettlement::new(deployment.batch, chain);
+    if let Some(hub_url) = hub_url
+        && let Some(proof) = hub_proof(hub_url, job).await
+        && proof.verify()
+        && proof.leaf.jobId == job
+        && batch
+            .epochHash(proof.epoch.hub, proof.epoch.index)
+            .call()
+            .await
+            .map_err(chain_err)?
+            == proof.epoch.stored_hash()
+        && (kept.replicas > 1
+            || proof.leaf.receiptsCommitment
+                == fog_protocol::batch::receipts_commitment([&kept.receipt.payload]))
+    {
+        return retire(
+            path,
+            format!("job {job} was paid in epoch {}", proof.epoch.index),
+        );
+    }
+    let now = chain
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(|e| SettleError::Chain(e.to_string()))?
+        .map_or(0, |b| b.header.timestamp);
+    let deadline = auth.payload.deadline;
+    if now <= deadline {
+        // The hub may still commit it.
+        return Ok(Outcome::Waiting);
+    }
+    let params = batch.params().call().await.map_err(chain_err)?;
+    let claim = batch.claimOf(job).call().await.map_err(chain_err)?;
+    let url = rpc_url
+        .parse()
+        .map_err(|e| SettleError::Chain(format!("rpc url {rpc_url:?}: {e}")))?;
+    let sender = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key.clone()))
+        .connect_http(url)
+        .erased();
+    let batch_send = BatchSettlement::new(deployment.batch, &sender);
+    let r = &kept.receipt.payload;
+    // IBatchSettlement.ClaimStatus: 0 None, 1 Pending, 2 Paid, 3 Void.
+    match claim.status {
+        0 if kept.replicas > 1 => {
+            if now > deadline + u64::from(params.claimPeriod) {
+                return retire(
+                    path,
+                    format!(
+                        "job {job} needs {} receipts to claim; its claim period is over",
+                        kept.replicas
+                    ),
+                );
+            }
+            Ok(Outcome::Waiting)
+        }
+        0 if now > deadline + u64::from(params.claimPeriod) => {
+            retire(path, format!("job {job}'s claim period is over"))
+        }
+        0 => {
+            let job_data = fog_protocol::batch::BatchedJob {
+                buyer: recover_buyer(&auth, deployment)?,
+                auth,
+                signer_version: 0,
+                fee_bps: 0,
+                receipts: vec![(kept.assignment.clone(), kept.receipt.clone())],
+            };
+            let versioned = signer_version_of(chain, deployment, kept).await?;
+            let job_data = fog_protocol::batch::BatchedJob {
+                signer_version: versioned,
+                ..job_data
+            };
+            let call =
+                batch_send.forceClaim(fog_protocol::batch::encode_job(job_data.to_chain(vec![])));
+            let tx = send_checked(call, "the claim").await?;
+            Ok(Outcome::Claimed(tx))
+        }
+        1 if now >= claim.payableAt.to::<u64>() => {
+            let call = batch_send.payClaim(job, vec![r.miner], vec![r.amountCharged]);
+            let tx = send_checked(call, "the claim's payment").await?;
+            retire(path, format!("job {job} claimed and paid in {tx}"))
+        }
+        1 => Ok(Outcome::Waiting),
+        2 => retire(path, format!("job {job}'s claim was paid")),
+        _ => retire(
+            path,
+            format!("job {job} was shown paid in an epoch: its claim is void"),
+        ),
+    }
+}
+
+/// The buyer who signed a JobAuth, under this deployment's batch domain.
+fn recover_buyer(
+    auth: &fog_protocol::batch::SignedJobAuth,
+    deployment: &Deployment,
+) -> Result<fog_protocol::Address, SettleError> {
+    auth.signer(&deployment.batch_domain())
+        .map_err(|e| SettleError::Chain(format!("the job's authorisation: {e}")))
+}
+
+/// The registry's version of the signer that signed this miner's assignment.
+async fn signer_version_of(
+    chain: &impl Provider,
+    deployment: &Deployment,
+    kept: &KeptReceipt,
+) -> Result<u16, SettleError> {
+    use fog_protocol::contracts::hub_registry::HubRegistry;
+    let registry = HubRegistry::new(deployment.registry, chain);
+    let hub = kept.assignment.payload.hub;
+    let info = registry
+        .hubInfo(hub)
+        .call()
+        .await
+        .map_err(|e| SettleError::Chain(e.to_string()))?;
+    let signer = kept
+        .assignment
+        .signer(&deployment.domain())
+        .map_err(|e| SettleError::Chain(format!("the assignment: {e}")))?;
+    for version in (0..=info.signerVersion).rev() {
+        let at = registry
+            .signerOf(hub, version)
+            .call()
+            .await
+            .map_err(|e| SettleError::Chain(e.to_string()))?;
+        if at == signer {
+            return Ok(version);
+        }
+    }
+    Err(SettleError::Chain(format!(
+        "the assignment's signer {signer} was never hub {hub}'s"
+    )))
+}
+
+/// Simulates, sends and waits for a call; the contract's refusal decoded.
+async fn send_checked<P: Provider, C: alloy::sol_types::SolCall>(
+    call: alloy::contract::SolCallBuilder<P, C>,
+    what: &str,
+) -> Result<B256, SettleError> {
+    call.call().await.map_err(|e| {
+        SettleError::Chain(format!(
+            "the batch contract refuses {what}: {}",
+            fog_protocol::contracts::refusal(&e).unwrap_or_else(|| e.to_string())
+        ))
+    })?;
+    let receipt = call
+        .send()
+        .await
+        .map_err(|e| SettleError::Chain(e.to_string()))?
+        .get_receipt()
+        .await
+        .map_err(|e| SettleError::Chain(e.to_string()))?;
+    if !receipt.status() {
+        return Err(SettleError::Chain(format!(
+            "{what} reverted ({})",
+            receipt.transaction_hash
+        )));
+    }
+    Ok(receipt.transaction_hash)
+}
+
+/// The hub's public proof of a batched job, if it has one (any failure: none).
+async fn hub_proof(hub_url: &str, job: B256) -> Option<fog_protocol::batch::JobProof> {
+    let url = format!("{}/v1/proofs/{job}", hub_url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
 /// Until `shutdown`: every so often, settles this miner's receipts that the
-/// hub left unsettled for `window`, and retires those whose jobs are over.
+/// hub left unsettled for `window`, and retires those whose jobs are over;
+/// batched jobs no epoch paid are claimed after their deadline.
+#[allow(clippy::too_many_arguments)] // the watcher's whole configuration, handed over once
 pub async fn watch(
     work_dir: PathBuf,
     deployment: Deployment,
     rpc_url: String,
     key: PrivateKeySigner,
     window: Duration,
+    hub_url: Option<String>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let every = (window / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -263,10 +472,24 @@ pub async fn watch(
     };
     loop {
         for (path, kept_at) in kept_receipts(&work_dir) {
-            match settle_if_due(&path, kept_at, window, &chain, &deployment, &rpc_url, &key).await {
+            match settle_if_due(
+                &path,
+                kept_at,
+                window,
+                &chain,
+                &deployment,
+                &rpc_url,
+                &key,
+                hub_url.as_deref(),
+            )
+            .await
+            {
                 Ok(Outcome::Waiting) => {}
                 Ok(Outcome::Settled(tx)) => {
                     tracing::info!(receipt = %path.display(), %tx, "the hub did not settle in time: settled it ourselves");
+                }
+                Ok(Outcome::Claimed(tx)) => {
+                    tracing::info!(receipt = %path.display(), %tx, "no epoch paid the job by its deadline: claimed it ourselves");
                 }
                 Ok(Outcome::Done(why)) => {
                     tracing::debug!(receipt = %path.display(), why, "receipt retired");

@@ -304,6 +304,10 @@ pub enum HubMessage {
     Assign {
         assignment: SignedAssignment,
         spec: Box<JobSpec>,
+        /// A batched job's buyer authorisation: with it and its receipt the
+        /// miner can claim the job on chain itself if the hub never commits it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<Box<crate::batch::SignedJobAuth>>,
     },
     /// Stop working on this job.
     Cancel { job_id: B256, reason: String },

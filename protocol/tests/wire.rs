@@ -83,6 +83,7 @@ fn all_hub_messages() -> Vec<HubMessage> {
         HubMessage::Assign {
             assignment: Signed::sign(sample_assignment(), &hub_key, &domain()).unwrap(),
             spec: Box::new(sample_spec()),
+            auth: None,
         },
         HubMessage::Cancel {
             job_id: b256(1),

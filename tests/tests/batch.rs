@@ -5,6 +5,8 @@
 //! whose job the hub withheld claims it alone (docs/settlement.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
+use std::time::Duration;
+
 use alloy::primitives::{B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use fog_protocol::FogStruct;
@@ -512,6 +514,80 @@ async fn the_hub_commits_epochs_serves_proofs_and_answers_challenges_by_itself()
         .await
         .unwrap();
     assert_eq!(epochs.commit_due().await.unwrap(), Some(1));
+
+    // A miner claims a job the epoch already paid: the hub shows it paid, the claim is void.
+    let now = m.devnet.now().await.unwrap();
+    m.devnet
+        .advance(deadline.saturating_sub(now) + 1)
+        .await
+        .unwrap();
+    let greedy = &m.miners[0];
+    m.devnet.send_eth(greedy.address(), ether(1)).await.unwrap();
+    send(
+        m.batch(greedy)
+            .forceClaim(encode_job(jobs[0].to_chain(vec![]))),
+    )
+    .await;
+    assert_eq!(epochs.contest_claims().await.unwrap(), 1);
+    assert_eq!(epochs.contest_claims().await.unwrap(), 0, "contested once");
+    assert_eq!(
+        batch.claimOf(jobs[0].job_id()).call().await.unwrap().status,
+        3,
+        "Void"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_claims_a_job_no_epoch_paid_by_itself_after_its_deadline() {
+    use fog_miner::settle::{KeptReceipt, Outcome, keep, receipt_path, settle_if_due};
+    let m = market().await;
+    let d = m.devnet.deployment.clone();
+    let p = d.params.batch.clone();
+    let deadline = m.devnet.now().await.unwrap() + 3_600;
+    let job = m.job(70, 2, ether(1), ether(2), deadline);
+    let miner = &m.miners[2];
+    m.devnet.send_eth(miner.address(), ether(1)).await.unwrap();
+    let (assignment, receipt) = job.receipts[0].clone();
+    let work = tempfile::tempdir().unwrap();
+    let kept = KeptReceipt {
+        assignment,
+        receipt,
+        replicas: 1,
+        auth: Some(job.auth.clone()),
+    };
+    let path = keep(work.path(), &kept).unwrap();
+    assert_eq!(path, receipt_path(work.path(), job.job_id()));
+    let chain = m.devnet.provider(miner);
+    let rpc = m.devnet.anvil.endpoint();
+    let look = || async {
+        let at = std::fs::metadata(&path).unwrap().modified().unwrap();
+        settle_if_due(&path, at, Duration::ZERO, &chain, &d, &rpc, miner, None).await
+    };
+    // Before the deadline the hub may still commit it (here it never will: it vanished).
+    assert_eq!(look().await.unwrap(), Outcome::Waiting);
+    let now = m.devnet.now().await.unwrap();
+    m.devnet.advance(deadline - now + 1).await.unwrap();
+    assert!(matches!(look().await.unwrap(), Outcome::Claimed(_)));
+    assert_eq!(
+        look().await.unwrap(),
+        Outcome::Waiting,
+        "the proof window runs"
+    );
+    m.devnet.advance(u64::from(p.proof_window)).await.unwrap();
+    assert!(
+        matches!(look().await.unwrap(), Outcome::Done(why) if why.contains("claimed and paid"))
+    );
+    let account = m
+        .batch(miner)
+        .accountOf(miner.address())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(
+        U256::from(account.earned),
+        ether(1),
+        "paid from the buyer's account, no commission"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -523,7 +599,10 @@ async fn a_batched_job_runs_without_an_escrow_and_settles_in_an_epoch() {
     use std::time::Duration;
 
     let mut fleet = Fleet::start("").await.unwrap();
-    let miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    // The miner looks at its receipts every second: it must see the epoch pay it.
+    let miner = fleet
+        .start_miner_with("miner-a", 2_000, "", "self_settle_after_secs = 1")
+        .unwrap();
     let mut buyer = fleet.buyer().await.unwrap();
     buyer.login().await.unwrap();
     let d = fleet.devnet.deployment.clone();
