@@ -496,6 +496,31 @@ pub async fn batch_deposit(
     Ok(receipt.transaction_hash)
 }
 
+/// Deposits `amount` of the key's tokens into another account (a hub's bond,
+/// say): an allowance, then the deposit.
+pub async fn batch_deposit_for(
+    provider: &DynProvider,
+    d: &Deployment,
+    key: &PrivateKeySigner,
+    to: Address,
+    amount: U256,
+) -> Result<B256, OpsError> {
+    let batch = batch_contract(provider, d)?;
+    let token = FogToken::new(d.token, provider);
+    let owner = key.address();
+    let held = token.balanceOf(owner).call().await.map_err(chain)?;
+    if held < amount {
+        return Err(OpsError::Invalid(format!(
+            "{owner} holds {}, less than the {} to deposit",
+            fog(held),
+            fog(amount)
+        )));
+    }
+    transact("approve the deposit", token.approve(d.batch, amount)).await?;
+    let receipt = transact("deposit", batch.deposit(to, amount)).await?;
+    Ok(receipt.transaction_hash)
+}
+
 /// What to do with an account.
 #[derive(Clone, Copy, Debug)]
 pub enum BatchMove {

@@ -6,7 +6,9 @@
 # two DAO members.
 #
 # Act 1: a buyer runs a job on two miners (k = 2): its output is verified
-#        against the receipts on chain and the tokens move.
+#        against the receipts on chain and the tokens move. Then carol runs a
+#        batched job: she funded an account once, signs an authorisation,
+#        sends no transaction; the hub settles it in an epoch.
 # Act 2: the hub cheats (it serves the buyer a forged output); the buyer
 #        catches it, and the DAO votes the hub's deposit into the treasury.
 #
@@ -129,13 +131,14 @@ FOG_DEPLOYER_KEY="$deployer_key" "$bin/fog" deploy --rpc-url "$rpc" --out "$FOG_
 explain "Devnet settings: a vote opens 60 s after a proposal, lasts 300 s, then waits 120 s in the timelock."
 
 say "Create keys for everyone (encrypted keystores) and fund them from the devnet faucet"
-for role in operator hub-signer buyer miner-a miner-b alice bob; do
+for role in operator hub-signer buyer carol miner-a miner-b alice bob; do
   address="$(as "$role" key new)"
   printf '    %-10s %s\n' "$role" "$address"
   declare "addr_${role//-/_}=$address"
 done
 as operator devnet faucet --amount 20000 >/dev/null
 as buyer devnet faucet --amount 100 >/dev/null
+as carol devnet faucet --amount 20 >/dev/null
 as hub-signer devnet faucet --amount 0 >/dev/null   # gas money: the hub pays settlement gas
 as alice devnet faucet --amount 50000000 >/dev/null
 as bob devnet faucet --amount 5000000 >/dev/null
@@ -246,6 +249,24 @@ for who in buyer miner_a miner_b; do
 done
 printf '    %-8s %s → %s FOG (deposit + commission)\n' hub "$(tokens "${before[hub]}")" \
   "$(tokens "$(units "$hub")")"
+
+say "Batched settlement: the operator puts up the hub's bond in the batch contract (1,000 FOG)"
+as operator account deposit 1000 --to "$hub" | sed 's/^/    /'
+explain "Every epoch the hub commits must be covered by its bond: a hub that cannot back a debit pays it back from there."
+
+say "carol funds her batch account once (one transaction, with a permit), then runs a job with none of its own"
+as carol account deposit 10 | sed 's/^/    /'
+carol_nonce() { curl -sf -X POST -H 'content-type: application/json' \
+  --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getTransactionCount\",\"params\":[\"$addr_carol\",\"latest\"]}" "$rpc" | json result; }
+nonce_before="$(carol_nonce)"
+as carol job run --settlement batch --image "$image" --cpus 0.5 --memory 64M --disk 16M \
+  --out "$demo/batched" --max-price 1 --wait --json -- sh -c 'echo paid in an epoch > /fog/out/note.txt' \
+  >"$demo/batched.json"
+[ "$(json settlement <"$demo/batched.json")" = batch ] || die "the job was not batched"
+[ "$(carol_nonce)" = "$nonce_before" ] || die "carol sent a transaction for the batched job"
+printf '    job %s: %s\n' "$(json jobId <"$demo/batched.json")" "$(cat "$demo/batched/note.txt")"
+explain "No transaction of carol's: she signed an authorisation; the hub committed the job in an epoch (a Merkle root and each account's net change), and her output was verified against that epoch on chain."
+as carol account balance | sed 's/^/    /'
 
 act "Act 2: a cheating hub loses its deposit by a DAO vote"
 

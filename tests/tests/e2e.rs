@@ -86,6 +86,7 @@ async fn make_demo_runs_the_marketplace_and_the_chain_shows_it() {
     for line in [
         "sum.txt says 5050",
         "verified: sha256",
+        ": paid in an epoch",
         "differs from the receipts on chain",
         "kept as evidence: fog-evidence/",
         "Anyone can check that archive with the chain alone",

@@ -12,8 +12,13 @@ pub(crate) enum AccountAction {
     /// Balance (pays for batched jobs), earnings, and any withdrawal under way (yours unless an
     /// address is given).
     Balance { who: Option<fog_protocol::Address> },
-    /// Deposit whole tokens from your wallet (one transaction, with a permit).
-    Deposit { amount: String },
+    /// Deposit whole tokens from your wallet (one transaction, with a permit); with --to, into
+    /// another account, e.g. a hub's bond (an allowance, then the deposit).
+    Deposit {
+        amount: String,
+        #[arg(long)]
+        to: Option<fog_protocol::Address>,
+    },
     /// Move earnings into your balance, to pay for jobs (no withdrawal, no deposit).
     SpendEarnings { amount: String },
     /// Send earnings to your wallet, at once.
@@ -53,16 +58,22 @@ pub(crate) async fn account_command(
                 text
             });
         }
-        AccountAction::Deposit { amount } => {
+        AccountAction::Deposit { amount, to } => {
             let amount = tokens("amount", &amount)?;
             let (_, d, rpc) = deployment_and_rpc(identity)?;
             let key = provider_key(identity)?;
             let provider = ops::signing_provider(rpc, key.clone())?;
-            let tx = ops::batch_deposit(&provider, &d, &key, amount).await?;
+            let account = to.unwrap_or(key.address());
+            let tx = match to {
+                Some(to) if to != key.address() => {
+                    ops::batch_deposit_for(&provider, &d, &key, to, amount).await?
+                }
+                _ => ops::batch_deposit(&provider, &d, &key, amount).await?,
+            };
             report(
                 identity,
-                serde_json::json!({ "amount": amount, "tx": tx }),
-                || format!("deposited {} in {tx}", ops::fog(amount)),
+                serde_json::json!({ "account": account, "amount": amount, "tx": tx }),
+                || format!("deposited {} into {account} in {tx}", ops::fog(amount)),
             );
         }
         AccountAction::SpendEarnings { amount } => {
