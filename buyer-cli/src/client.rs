@@ -209,6 +209,14 @@ impl HubClient {
         self.get(&format!("/v1/jobs/{job_id}/proof")).await
     }
 
+    /// A batched job's proof, public (anyone may check a settlement).
+    pub async fn public_proof(
+        &self,
+        job_id: B256,
+    ) -> Result<fog_protocol::batch::JobProof, ClientError> {
+        self.get(&format!("/v1/proofs/{job_id}")).await
+    }
+
     /// A job of the caller's, its spec and its replicas' runs.
     pub async fn status(&self, job_id: B256) -> Result<JobStatus, ClientError> {
         self.get(&format!("/v1/jobs/{job_id}")).await

@@ -666,8 +666,27 @@ pub async fn verify_archive(
     d: &Deployment,
     job_id: B256,
     archive: &[u8],
+    hub_url: Option<&str>,
 ) -> Result<B256, RunError> {
-    let (_, (_, expected, _, _)) = settlement_on_chain(provider, d, job_id).await?;
+    let escrow = crate::jobs::escrow_of(provider, d, job_id)
+        .await
+        .map_err(|e| RunError::Chain(e.to_string()))?;
+    let expected = if escrow.status == fog_protocol::contracts::EscrowStatus::None {
+        // No escrow: a batched job. Its receipts come with the hub's proof,
+        // checked against the epoch the chain stores.
+        let hub_url = hub_url.ok_or_else(|| {
+            RunError::Chain(format!(
+                "job {job_id} has no escrow: if it is batched, its proof comes from its hub (--hub URL)"
+            ))
+        })?;
+        let proof = HubClient::new(hub_url).public_proof(job_id).await?;
+        check_proof(provider, d, job_id, &proof).await?;
+        proof
+            .output_hash()
+            .ok_or_else(|| RunError::Chain(format!("job {job_id}'s proof has no receipts")))?
+    } else {
+        settlement_on_chain(provider, d, job_id).await?.1.1
+    };
     let actual = sha256(archive);
     if actual != expected {
         return Err(RunError::Mismatch {
@@ -735,7 +754,6 @@ pub async fn fetch_verified_batched(
     job_id: B256,
     out: &std::path::Path,
 ) -> Result<Verified, RunError> {
-    use fog_protocol::contracts::batch_settlement::BatchSettlement;
     if out.exists()
         && std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())
@@ -744,35 +762,12 @@ pub async fn fetch_verified_batched(
         return Err(RunError::OutNotEmpty(out.to_owned()));
     }
     let proof = ctx.hub.proof(job_id).await?;
-    let on_chain = BatchSettlement::new(ctx.deployment.batch, &ctx.provider)
-        .epochHash(proof.epoch.hub, proof.epoch.index)
-        .call()
-        .await
-        .map_err(chain)?;
-    if !proof.verify() || on_chain != proof.epoch.stored_hash() || proof.leaf.jobId != job_id {
-        return Err(RunError::Chain(format!(
-            "the hub's proof for job {job_id} does not match epoch {} on chain",
-            proof.epoch.index
-        )));
-    }
+    check_proof(&ctx.provider, &ctx.deployment, job_id, &proof).await?;
+    let output_hash = proof
+        .output_hash()
+        .ok_or_else(|| RunError::Chain(format!("job {job_id}'s proof has no receipts")))?;
     let status = ctx.hub.status(job_id).await?;
-    let output_hash = status
-        .summary
-        .output_hash
-        .ok_or_else(|| RunError::Chain(format!("job {job_id} has no output hash")))?;
-    let receipts: Vec<fog_protocol::SignedReceipt> = status
-        .assignments
-        .iter()
-        .filter_map(|a| a.receipt.clone())
-        .filter(|r| r.payload.outputHash == output_hash)
-        .collect();
-    if fog_protocol::batch::receipts_commitment(receipts.iter().map(|r| &r.payload))
-        != proof.leaf.receiptsCommitment
-    {
-        return Err(RunError::Chain(format!(
-            "the receipts the hub shows for job {job_id} are not the ones its epoch committed"
-        )));
-    }
+    let receipts = proof.receipts.clone();
     let archive = ctx.hub.output(job_id).await?;
     let actual = sha256(&archive);
     if actual != output_hash {
@@ -804,6 +799,33 @@ pub async fn fetch_verified_batched(
         refund: status.spec.maxPayment.saturating_sub(total),
         over_limit,
     })
+}
+
+/// Checks a batched job's proof: the leaf is in the epoch's tree and commits
+/// to the receipts, which are signed and agree, and the epoch is the one the
+/// chain stores.
+pub async fn check_proof(
+    provider: &DynProvider,
+    d: &Deployment,
+    job_id: B256,
+    proof: &fog_protocol::batch::JobProof,
+) -> Result<(), RunError> {
+    use fog_protocol::contracts::batch_settlement::BatchSettlement;
+    let on_chain = BatchSettlement::new(d.batch, provider)
+        .epochHash(proof.epoch.hub, proof.epoch.index)
+        .call()
+        .await
+        .map_err(chain)?;
+    if !proof.verify(&d.domain())
+        || on_chain != proof.epoch.stored_hash()
+        || proof.leaf.jobId != job_id
+    {
+        return Err(RunError::Chain(format!(
+            "the hub's proof for job {job_id} does not match epoch {} on chain",
+            proof.epoch.index
+        )));
+    }
+    Ok(())
 }
 
 /// Takes back the tokens of `job_id`'s escrow once its deadline has passed

@@ -207,6 +207,7 @@ impl Epochs {
             epoch: self.reference(&epoch),
             leaf,
             proof,
+            receipts: row.job.receipts.iter().map(|(_, r)| r.clone()).collect(),
         }))
     }
 

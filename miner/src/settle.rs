@@ -278,7 +278,7 @@ async fn claim_if_due(
     let batch = BatchSettlement::new(deployment.batch, chain);
     if let Some(hub_url) = hub_url
         && let Some(proof) = hub_proof(hub_url, job).await
-        && proof.verify()
+        && proof.verify(&deployment.domain())
         && proof.leaf.jobId == job
         && batch
             .epochHash(proof.epoch.hub, proof.epoch.index)
@@ -286,9 +286,10 @@ async fn claim_if_due(
             .await
             .map_err(chain_err)?
             == proof.epoch.stored_hash()
-        && (kept.replicas > 1
-            || proof.leaf.receiptsCommitment
-                == fog_protocol::batch::receipts_commitment([&kept.receipt.payload]))
+        && proof
+            .receipts
+            .iter()
+            .any(|r| r.payload == kept.receipt.payload)
     {
         return retire(
             path,

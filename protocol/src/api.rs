@@ -596,5 +596,6 @@ pub mod schema {
         epoch: EpochRef,
         leaf: Leaf,
         proof: Vec<Hash>,
+        receipts: Vec<SignedReceipt>,
     }
 }

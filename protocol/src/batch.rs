@@ -285,21 +285,38 @@ impl EpochRef {
     }
 }
 
-/// Where a settled batched job is: its epoch, its leaf and the leaf's proof.
-/// Checked against the chain's `epochHash(hub, index)`, it proves the job's
-/// receipts (their commitment is in the leaf) were settled.
+/// Where a settled batched job is: its epoch, its leaf, the leaf's proof and
+/// the receipts the leaf commits to. Checked against the chain's
+/// `epochHash(hub, index)`, it proves those receipts were settled — the
+/// batched path's counterpart of the escrow's `ReceiptSettled` events.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobProof {
     pub epoch: EpochRef,
     pub leaf: Leaf,
     pub proof: Vec<B256>,
+    pub receipts: Vec<crate::SignedReceipt>,
 }
 
 impl JobProof {
-    /// Whether the leaf is in the epoch's tree (the chain check is `epoch.stored_hash()`).
-    pub fn verify(&self) -> bool {
+    /// Whether the leaf is in the epoch's tree and commits to these receipts,
+    /// each signed by its miner for this job and agreeing on the output (the
+    /// chain check is `epoch.stored_hash()`).
+    pub fn verify(&self, escrow_domain: &Eip712Domain) -> bool {
         MerkleTree::verify(&self.proof, self.epoch.root, self.leaf.hash())
+            && !self.receipts.is_empty()
+            && receipts_commitment(self.receipts.iter().map(|r| &r.payload))
+                == self.leaf.receiptsCommitment
+            && self.receipts.iter().all(|r| {
+                r.payload.jobId == self.leaf.jobId
+                    && r.payload.outputHash == self.receipts[0].payload.outputHash
+                    && r.verify(escrow_domain).is_ok()
+            })
+    }
+
+    /// The output hash the receipts agree on.
+    pub fn output_hash(&self) -> Option<B256> {
+        self.receipts.first().map(|r| r.payload.outputHash)
     }
 }
 

@@ -438,7 +438,10 @@ async fn the_hub_commits_epochs_serves_proofs_and_answers_challenges_by_itself()
     let batch = m.batch(&m.buyer);
     for job in &jobs {
         let proof = epochs.proof(job.job_id()).await.unwrap().unwrap();
-        assert!(proof.verify(), "the leaf is in the committed tree");
+        assert!(
+            proof.verify(&d.domain()),
+            "the leaf is in the committed tree"
+        );
         assert_eq!(
             batch
                 .epochHash(m.hub, proof.epoch.index)
@@ -693,7 +696,7 @@ async fn a_batched_job_runs_without_an_escrow_and_settles_in_an_epoch() {
         .unwrap();
     assert_eq!(code, 200, "{proof}");
     let proof: JobProof = serde_json::from_value(proof).unwrap();
-    assert!(proof.verify());
+    assert!(proof.verify(&d.domain()));
     let batch = BatchSettlement::new(d.batch, fleet.devnet.provider(&buyer.key));
     assert_eq!(
         batch

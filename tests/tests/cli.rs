@@ -1167,6 +1167,25 @@ async fn fog_job_run_batched_sends_no_transaction_and_verifies_against_the_epoch
         "paid from the account: the charge and the commission, nothing else"
     );
 
+    // Anyone checks it with the hub's public proof against the epoch on chain.
+    let job = report["jobId"].as_str().unwrap().to_owned();
+    let verified = buyer.fog(&["job", "verify", &job]);
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(
+        text(&verified).contains("settled on chain"),
+        "{}",
+        text(&verified)
+    );
+    let forged = dir.join("forged.tar");
+    std::fs::write(&forged, b"not the output").unwrap();
+    let refused = buyer.fog(&["job", "verify", &job, "--archive", forged.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("differs from the receipts"),
+        "{}",
+        text(&refused)
+    );
+
     // Asked for explicitly from a hub that offers it: the same; per-job still opens an escrow.
     let per_job = buyer.fog(&[
         "job",

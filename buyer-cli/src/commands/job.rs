@@ -131,13 +131,15 @@ pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyho
         let (_, d, rpc) = deployment_and_rpc(identity)?;
         let provider = fog_cli::ops::read_provider(rpc)?;
         let bytes = std::fs::read(path).with_context(|| format!("--archive {}", path.display()))?;
-        let hash = fog_cli::run::verify_archive(&provider, &d, *job, &bytes).await?;
+        let hash =
+            fog_cli::run::verify_archive(&provider, &d, *job, &bytes, identity.hub.as_deref())
+                .await?;
         report(
             identity,
             serde_json::json!({ "jobId": job, "outputHash": hash, "verified": true }),
             || {
                 format!(
-                    "verified: sha256 {hash} is the output hash of job {job}'s receipts on chain"
+                    "verified: sha256 {hash} is the output hash of job {job}'s receipts settled on chain"
                 )
             },
         );
@@ -184,14 +186,20 @@ pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyho
             let mut ctx = chain_context(identity, hub_url, key).await?;
             ctx.hub.login(&ctx.key).await?;
             let bytes = ctx.hub.output(job).await?;
-            let hash =
-                fog_cli::run::verify_archive(&ctx.provider, &ctx.deployment, job, &bytes).await?;
+            let hash = fog_cli::run::verify_archive(
+                &ctx.provider,
+                &ctx.deployment,
+                job,
+                &bytes,
+                Some(hub_url),
+            )
+            .await?;
             report(
                 identity,
                 serde_json::json!({ "jobId": job, "outputHash": hash, "verified": true }),
                 || {
                     format!(
-                        "verified: sha256 {hash} is the output hash of job {job}'s receipts on chain"
+                        "verified: sha256 {hash} is the output hash of job {job}'s receipts settled on chain"
                     )
                 },
             );
