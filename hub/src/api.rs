@@ -1329,12 +1329,16 @@ impl utoipa::Modify for Conventions {
                     .build(),
             ),
         );
-        let errors: [(&str, &str); 11] = [
+        let errors: [(&str, &str); 12] = [
             (
                 "400",
                 "Malformed request: body, path parameter or query (the message names it)",
             ),
             ("401", "Missing, unknown or expired token"),
+            (
+                "402",
+                "A batched job your batch account does not cover: deposit the amount named",
+            ),
             (
                 "403",
                 "Not allowed: another key's data, or the wrong kind of token",
