@@ -181,7 +181,7 @@ impl HubClient {
         job_id: B256,
         signed: &SignedJobSpec,
     ) -> Result<Submitted, ClientError> {
-        self.submit_with(job_id, signed, None).await
+        self.submit_with(job_id, signed, None, None).await
     }
 
     /// Submits a job paid by an escrow (`auth` None) or, batched, by the
@@ -191,6 +191,7 @@ impl HubClient {
         job_id: B256,
         signed: &SignedJobSpec,
         auth: Option<fog_protocol::batch::SignedJobAuth>,
+        funding: Option<fog_protocol::api::Funding>,
     ) -> Result<Submitted, ClientError> {
         self.post(
             "/v1/jobs",
@@ -199,6 +200,7 @@ impl HubClient {
                 spec: signed.payload.clone(),
                 signature: signed.signature,
                 auth,
+                funding,
             },
         )
         .await

@@ -368,16 +368,7 @@ pub async fn devnet_advance(rpc_url: &str, d: &Deployment, seconds: u64) -> Resu
     chain_time(&provider).await
 }
 
-alloy::sol! {
-    /// EIP-2612's permit, signed under the token's own domain.
-    struct Permit {
-        address owner;
-        address spender;
-        uint256 value;
-        uint256 nonce;
-        uint256 deadline;
-    }
-}
+use fog_protocol::batch::Permit;
 
 /// An EIP-2612 permit for `spender` to take `value` of `key`'s tokens until
 /// `deadline`, signed under the token's own domain: `(v, r, s)`.

@@ -115,6 +115,9 @@ pub struct RunRequest {
     pub wait: bool,
     /// How the job is paid.
     pub settlement: SettlementChoice,
+    /// Batched: a permit for this many base units that the hub carries in its
+    /// next epoch into the buyer's account (funding with no transaction).
+    pub fund: Option<U256>,
 }
 
 /// How a job is paid (docs/settlement.md).
@@ -304,7 +307,7 @@ pub async fn run(
 
     let domain = ctx.deployment.domain();
     let signed = SignedJobSpec::sign(spec.clone(), &ctx.key, &domain).map_err(chain)?;
-    if batched(ctx, req.settlement, &spec).await? {
+    if batched(ctx, req.settlement, &spec, req.fund).await? {
         return run_batched(ctx, req, files, signed, progress, log).await;
     }
 
@@ -382,7 +385,16 @@ async fn drive(
     for (name, bytes) in files {
         ctx.hub.upload(&name, bytes, Some(job_id)).await?;
     }
-    submit_when_confirmed(ctx, job_id, &signed, None, spec.deadline, &mut progress).await?;
+    submit_when_confirmed(
+        ctx,
+        job_id,
+        &signed,
+        None,
+        None,
+        spec.deadline,
+        &mut progress,
+    )
+    .await?;
     local.state = crate::journal::LocalState::Submitted;
     journal.record(&local)?;
     let report = RunReport {
@@ -402,6 +414,7 @@ async fn batched(
     ctx: &Context,
     choice: SettlementChoice,
     spec: &JobSpec,
+    fund: Option<U256>,
 ) -> Result<bool, RunError> {
     if choice == SettlementChoice::PerJob {
         return Ok(false);
@@ -421,7 +434,7 @@ async fn batched(
                 crate::ops::batch_account(&ctx.provider, &ctx.deployment, ctx.key.address())
                     .await
                     .map_err(|e| RunError::Chain(e.to_string()))?;
-            Ok(account.balance >= spec.maxPayment)
+            Ok(account.balance + fund.unwrap_or_default() >= spec.maxPayment)
         }
     }
 }
@@ -462,11 +475,47 @@ async fn run_batched(
     for (name, bytes) in files {
         ctx.hub.upload(&name, bytes, Some(job_id)).await?;
     }
+    let funding = match req.fund {
+        Some(value) => {
+            let token = fog_protocol::contracts::fog_token::FogToken::new(
+                ctx.deployment.token,
+                &ctx.provider,
+            );
+            // Valid a day past the job's deadline: the hub uses it in an epoch before that.
+            let deadline = spec.deadline + 86_400;
+            let (v, r, s) = crate::ops::sign_permit(
+                &token,
+                ctx.deployment.chain_id,
+                &ctx.key,
+                ctx.deployment.batch,
+                value,
+                deadline,
+            )
+            .await
+            .map_err(|e| RunError::Chain(e.to_string()))?;
+            let signature = alloy::primitives::Signature::new(
+                U256::from_be_bytes(r.0),
+                U256::from_be_bytes(s.0),
+                v == 28,
+            );
+            progress(&format!(
+                "funding the account with {} through the hub (a permit, no transaction)",
+                crate::ops::fog(value)
+            ));
+            Some(fog_protocol::api::Funding {
+                value,
+                deadline,
+                signature,
+            })
+        }
+        None => None,
+    };
     submit_when_confirmed(
         ctx,
         job_id,
         &signed,
         Some(auth),
+        funding,
         spec.deadline,
         &mut progress,
     )
@@ -591,6 +640,7 @@ async fn submit_when_confirmed(
     job_id: B256,
     signed: &SignedJobSpec,
     auth: Option<fog_protocol::batch::SignedJobAuth>,
+    funding: Option<fog_protocol::api::Funding>,
     deadline: u64,
     progress: &mut impl FnMut(&str),
 ) -> Result<(), RunError> {
@@ -602,7 +652,11 @@ async fn submit_when_confirmed(
         .build();
     let mut told = false;
     loop {
-        match ctx.hub.submit_with(job_id, signed, auth.clone()).await {
+        match ctx
+            .hub
+            .submit_with(job_id, signed, auth.clone(), funding.clone())
+            .await
+        {
             Err(ClientError::Refused {
                 status: 425,
                 message,

@@ -207,12 +207,16 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
     // ---------------------------------------------------------------- epochs
 
     /// @inheritdoc IBatchSettlement
-    function commitEpoch(address hub, bytes32 root, uint32 jobCount, uint256[] calldata entries)
-        external
-        returns (uint32 index)
-    {
+    function commitEpoch(
+        address hub,
+        bytes32 root,
+        uint32 jobCount,
+        Funding[] calldata fundings,
+        uint256[] calldata entries
+    ) external returns (uint32 index) {
         BatchStorage storage $ = _storage();
         HubBook storage book = _checkCommitter($, hub);
+        _fund($, fundings);
         _checkBond($, hub, _applyLedger($, entries));
 
         index = book.epochs;
@@ -223,6 +227,22 @@ contract BatchSettlement is Initializable, UUPSUpgradeable, EIP712Upgradeable, I
         book.epochs = index + 1;
         book.lastCommitAt = committedAt;
         emit EpochCommitted(hub, index, root, ledgerHash, committedAt, jobCount, entries);
+    }
+
+    /// @dev Buyers' permits the hub carries: each buyer's deposit into its own account, without a
+    ///      transaction of the buyer's. A permit already used is tolerated when the allowance stands.
+    function _fund(BatchStorage storage $, Funding[] calldata fundings) private {
+        IERC20 token = $.token;
+        for (uint256 i; i < fundings.length; ++i) {
+            Funding calldata f = fundings[i];
+            uint96 amount = _amount(f.value);
+            try IERC20Permit(address(token))
+                .permit(f.owner, address(this), f.value, f.deadline, f.v, f.r, f.s) {}
+                catch {}
+            _creditBalance($, f.owner, amount);
+            emit Deposited(f.owner, f.owner, f.value);
+            token.safeTransferFrom(f.owner, address(this), f.value);
+        }
     }
 
     /// @dev The caller may commit for `hub` now: its current signer, Active, not frozen, and the

@@ -61,12 +61,44 @@ contract BatchGasTest is BatchFixture {
         }
         vm.prank(hubSigner);
         GAS.startSnapshotGas("commitEpoch 1000 jobs, 20 buyers, 50 new miners");
-        batch.commitEpoch(hub, keccak256("root"), 1000, entries);
+        batch.commitEpoch(hub, keccak256("root"), 1000, noFunding(), entries);
         GAS.stopSnapshotGas();
         vm.warp(block.timestamp + CHALLENGE_WINDOW + RESPONSE_WINDOW);
         vm.prank(hubSigner);
         GAS.startSnapshotGas("commitEpoch 1000 jobs, 20 buyers, 50 known miners");
-        batch.commitEpoch(hub, keccak256("root2"), 1000, entries);
+        batch.commitEpoch(hub, keccak256("root2"), 1000, noFunding(), entries);
+        GAS.stopSnapshotGas();
+    }
+
+    /// @dev The 1,000-job epoch with 20 new buyers funded inside it by the permits the hub carries.
+    function test_gas_commitEpoch_1000_jobs_funding_20_new_buyers() public {
+        address[] memory accounts = new address[](71);
+        IBatchSettlement.Funding[] memory fundings = new IBatchSettlement.Funding[](20);
+        for (uint256 i; i < 20; ++i) {
+            accounts[i] = vm.addr(0xC000 + i);
+            fund(accounts[i], 100e18);
+            fundings[i] = fundingOf(0xC000 + i, 100e18);
+        }
+        for (uint256 i; i < 50; ++i) {
+            accounts[20 + i] = address(uint160(0xA000 + i));
+        }
+        accounts[70] = hub;
+        for (uint256 i = 1; i < 71; ++i) {
+            for (uint256 j = i; j > 0 && accounts[j] < accounts[j - 1]; --j) {
+                (accounts[j], accounts[j - 1]) = (accounts[j - 1], accounts[j]);
+            }
+        }
+        uint256[] memory entries = new uint256[](71);
+        for (uint256 i; i < 71; ++i) {
+            address a = accounts[i];
+            uint160 n = uint160(a);
+            if (a == hub) entries[i] = entry(a, false, 50e18);
+            else if (n >= 0xA000 && n < 0xA000 + 50) entries[i] = entry(a, false, 20e18);
+            else entries[i] = entry(a, true, 52.5e18);
+        }
+        vm.prank(hubSigner);
+        GAS.startSnapshotGas("commitEpoch 1000 jobs, 20 new buyers funded in it, 50 new miners");
+        batch.commitEpoch(hub, keccak256("root"), 1000, fundings, entries);
         GAS.stopSnapshotGas();
     }
 

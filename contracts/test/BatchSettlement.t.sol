@@ -39,6 +39,37 @@ contract BatchSettlementTest is BatchFixture {
         assertEq(earnedOf(hub), paid - 14e18, "the commission is earned");
     }
 
+    function test_a_buyer_funds_its_account_without_a_transaction_through_the_hubs_commit() public {
+        uint256 key = 0xB3;
+        address carol = vm.addr(key);
+        fund(carol, 50e18);
+        IBatchSettlement.BatchJob[] memory jobs = jobsOf(makeJob(key, bytes32("c"), 0, one(10e18), 20e18));
+        uint256[] memory entries = ledgerOf(jobs);
+        IBatchSettlement.Funding[] memory fundings = new IBatchSettlement.Funding[](1);
+        fundings[0] = fundingOf(key, 30e18);
+        // Without the permit the same commit cannot debit her.
+        vm.prank(hubSigner);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBatchSettlement.InsufficientBalance.selector, carol, 0, totalOf(jobs[0]))
+        );
+        batch.commitEpoch(hub, bytes32(0), 1, noFunding(), entries);
+        vm.prank(hubSigner);
+        batch.commitEpoch(hub, bytes32(0), 1, fundings, entries);
+        assertEq(balanceOf(carol), 30e18 - totalOf(jobs[0]));
+        assertEq(token.balanceOf(carol), 20e18, "the deposit left her wallet, nothing else");
+        assertEq(earnedOf(vm.addr(minerKey(0))), 10e18);
+    }
+
+    function test_a_carried_permit_without_the_tokens_fails_the_whole_commit() public {
+        uint256 key = 0xB4;
+        IBatchSettlement.Funding[] memory fundings = new IBatchSettlement.Funding[](1);
+        fundings[0] = fundingOf(key, 30e18); // she holds nothing
+        vm.prank(hubSigner);
+        vm.expectRevert();
+        batch.commitEpoch(hub, bytes32(0), 0, fundings, new uint256[](0));
+        assertEq(balanceOf(vm.addr(key)), 0);
+    }
+
     function test_withdrawal_waits_for_the_delay_and_pays_at_most_the_balance() public {
         vm.prank(buyer);
         batch.requestWithdrawal(buyer, 1_000_000e18);
@@ -132,7 +163,7 @@ contract BatchSettlementTest is BatchFixture {
         bad[1] = entry(hi, hi == buyer, 1) | (hi == buyer ? uint256(1) << 94 : 0);
         vm.prank(hubSigner);
         vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.InvalidEntry.selector, lo == buyer ? 0 : 1));
-        batch.commitEpoch(hub, bytes32(0), 1, bad);
+        batch.commitEpoch(hub, bytes32(0), 1, noFunding(), bad);
     }
 
     function test_a_miner_withdraws_its_earnings_at_once_and_a_frozen_hub_cannot() public {
@@ -160,17 +191,17 @@ contract BatchSettlementTest is BatchFixture {
         entries[1] = entry(hi, hi == buyer, hi == buyer ? 4 : 5);
         vm.prank(hubSigner);
         vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.LedgerUnbalanced.selector, 5, 4));
-        batch.commitEpoch(hub, bytes32(0), 1, entries);
+        batch.commitEpoch(hub, bytes32(0), 1, noFunding(), entries);
 
         entries[0] = entry(buyer, true, 5);
         entries[1] = entry(buyer, false, 5);
         vm.prank(hubSigner);
         vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.InvalidEntry.selector, 1));
-        batch.commitEpoch(hub, bytes32(0), 1, entries);
+        batch.commitEpoch(hub, bytes32(0), 1, noFunding(), entries);
 
         vm.prank(buyer);
         vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.NotHubSigner.selector, buyer, hubSigner));
-        batch.commitEpoch(hub, bytes32(0), 0, new uint256[](0));
+        batch.commitEpoch(hub, bytes32(0), 0, noFunding(), new uint256[](0));
     }
 
     function test_a_commit_cannot_debit_more_than_an_account_holds() public {
@@ -183,7 +214,7 @@ contract BatchSettlementTest is BatchFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IBatchSettlement.InsufficientBalance.selector, buyer, held, held + 1)
         );
-        batch.commitEpoch(hub, bytes32(0), 1, entries);
+        batch.commitEpoch(hub, bytes32(0), 1, noFunding(), entries);
     }
 
     function test_the_bond_must_cover_the_epoch_and_one_epoch_is_open_at_a_time() public {
@@ -198,7 +229,7 @@ contract BatchSettlementTest is BatchFixture {
                 IBatchSettlement.BondTooSmall.selector, hub, bondAfter, debit * (10_000 + REWARD_BPS) / 10_000
             )
         );
-        batch.commitEpoch(hub, bytes32(0), 1, entries);
+        batch.commitEpoch(hub, bytes32(0), 1, noFunding(), entries);
 
         (IBatchSettlement.EpochRef memory epoch,) = commit(twoJobs());
         vm.prank(hubSigner);
@@ -209,7 +240,7 @@ contract BatchSettlementTest is BatchFixture {
                 uint256(epoch.committedAt) + CHALLENGE_WINDOW + RESPONSE_WINDOW
             )
         );
-        batch.commitEpoch(hub, bytes32(0), 0, new uint256[](0));
+        batch.commitEpoch(hub, bytes32(0), 0, noFunding(), new uint256[](0));
     }
 
     // ------------------------------------------------------------ challenges (property 2)
@@ -273,7 +304,7 @@ contract BatchSettlementTest is BatchFixture {
         vm.warp(block.timestamp + 1 days);
         vm.prank(hubSigner);
         vm.expectRevert(abi.encodeWithSelector(IBatchSettlement.HubFrozen.selector, hub));
-        batch.commitEpoch(hub, bytes32(0), 0, new uint256[](0));
+        batch.commitEpoch(hub, bytes32(0), 0, noFunding(), new uint256[](0));
     }
 
     function test_a_challenge_comes_within_its_window_once_per_account_and_not_on_the_hub_entry() public {

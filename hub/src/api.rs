@@ -521,7 +521,24 @@ async fn submit(
             })?;
             // One batched admission at a time: two cannot both spend the same balance.
             let _admitting = batch.admitting.lock().await;
-            check_batched(&app, batch, req.job_id, buyer, &spec, auth).await?;
+            let funding = check_batched(
+                &app,
+                batch,
+                req.job_id,
+                buyer,
+                &spec,
+                auth,
+                req.funding.as_ref(),
+            )
+            .await?;
+            if let Some(f) = &funding
+                && !app.store.add_funding(f).await?
+            {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "a permit of yours already waits for the hub's next epoch: submit without `funding` until it is used",
+                ));
+            }
             let row = app
                 .store
                 .insert_job_with_auth(req.job_id, buyer, &spec, &signed.signature, Some(auth))
@@ -572,7 +589,8 @@ async fn check_batched(
     buyer: Address,
     spec: &fog_protocol::JobSpec,
     auth: &fog_protocol::batch::SignedJobAuth,
-) -> ApiResult<()> {
+    funding: Option<&fog_protocol::api::Funding>,
+) -> ApiResult<Option<crate::store::FundingRow>> {
     let unfit = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
     let signer = auth
         .signer(&batch.domain)
@@ -631,19 +649,92 @@ async fn check_batched(
             format!("reading your batch account: {e}"),
         )
     })?;
-    let balance = fog_protocol::U256::from(account.balance);
+    let funding = match funding {
+        Some(f) => Some(check_funding(app, batch, buyer, f, a.deadline).await?),
+        None => None,
+    };
+    let balance = fog_protocol::U256::from(account.balance)
+        + app.store.pending_funding_of(buyer).await?
+        + funding
+            .as_ref()
+            .map_or(fog_protocol::U256::ZERO, |f| f.value);
     let outstanding = app.store.outstanding_batched(buyer).await?;
     let needed = outstanding.saturating_add(spec.maxPayment);
     if balance < needed {
         return Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
             format!(
-                "your batch account holds {balance} (base units) and {outstanding} is already authorised for unsettled jobs: deposit at least {} more (`fog account deposit`)",
+                "your batch account holds {balance} (base units, with any permit waiting for an epoch) and {outstanding} is already authorised for unsettled jobs: deposit at least {} more (`fog account deposit`, or a permit in `funding`)",
                 needed - balance
             ),
         ));
     }
-    Ok(())
+    Ok(funding)
+}
+
+/// A permit the buyer asks the hub to carry: signed by the buyer for the
+/// batch contract under the token's domain with its current nonce, valid past
+/// the job's deadline, for tokens the buyer holds.
+async fn check_funding(
+    app: &Shared,
+    batch: &crate::state::BatchPath,
+    buyer: Address,
+    f: &fog_protocol::api::Funding,
+    job_deadline: u64,
+) -> ApiResult<crate::store::FundingRow> {
+    use alloy::sol_types::SolStruct;
+    use fog_protocol::contracts::fog_token::FogToken;
+    let unfit = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+    let gateway = |e: alloy::contract::Error| {
+        ApiError::new(StatusCode::BAD_GATEWAY, format!("reading the token: {e}"))
+    };
+    if f.deadline <= job_deadline {
+        return Err(unfit(format!(
+            "funding.deadline {} must be after the job's deadline {job_deadline}: the permit is used in an epoch before it",
+            f.deadline
+        )));
+    }
+    let token_address = batch.token;
+    let token = FogToken::new(token_address, app.chain.provider());
+    let nonce = token.nonces(buyer).call().await.map_err(gateway)?;
+    let name = token.name().call().await.map_err(gateway)?;
+    let permit = fog_protocol::batch::Permit {
+        owner: buyer,
+        spender: batch.contract,
+        value: f.value,
+        nonce,
+        deadline: fog_protocol::U256::from(f.deadline),
+    };
+    let domain = alloy::sol_types::eip712_domain! {
+        name: name,
+        version: "1",
+        chain_id: app.chain.chain_id(),
+        verifying_contract: token_address,
+    };
+    let signer = f
+        .signature
+        .recover_address_from_prehash(&permit.eip712_signing_hash(&domain))
+        .map_err(|e| ApiError::bad(format!("funding.signature: {e}")))?;
+    if signer != buyer {
+        return Err(unfit(format!(
+            "funding is a permit signed by {signer} (with permit nonce {nonce}); it must be yours, for the batch contract {}",
+            batch.contract
+        )));
+    }
+    let held = token.balanceOf(buyer).call().await.map_err(gateway)?;
+    if held < f.value {
+        return Err(unfit(format!(
+            "funding.value {} is more than the {held} you hold",
+            f.value
+        )));
+    }
+    Ok(crate::store::FundingRow {
+        owner: buyer,
+        value: f.value,
+        deadline: f.deadline,
+        nonce,
+        signature: f.signature,
+    })
 }
 
 /// Where a settled batched job is: its epoch, leaf and Merkle proof.

@@ -123,6 +123,8 @@ impl Epochs {
             return Ok(None);
         }
         let mut jobs = jobs;
+        let fundings = self.usable_fundings().await?;
+        let carried: Vec<IBatchSettlement::Funding> = fundings.iter().map(chain_funding).collect();
         // A buyer whose account no longer covers its jobs (it spent the same
         // balance at another hub) is left out, its jobs given up, and the
         // epoch tried again without them.
@@ -130,7 +132,13 @@ impl Epochs {
             let (tree, entries) = build(&jobs, self.hub)?;
             let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
             let simulated = batch
-                .commitEpoch(self.hub, tree.root(), count, entries.clone())
+                .commitEpoch(
+                    self.hub,
+                    tree.root(),
+                    count,
+                    carried.clone(),
+                    entries.clone(),
+                )
                 .call()
                 .await;
             let Err(e) = simulated else {
@@ -155,7 +163,7 @@ impl Epochs {
             }
         };
         let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
-        let call = batch.commitEpoch(self.hub, tree.root(), count, entries.clone());
+        let call = batch.commitEpoch(self.hub, tree.root(), count, carried, entries.clone());
         let receipt = call
             .send()
             .await
@@ -182,8 +190,45 @@ impl Epochs {
         };
         let ids: Vec<B256> = jobs.iter().map(BatchedJob::job_id).collect();
         self.store.record_epoch(&row, &ids).await?;
+        for f in &fundings {
+            self.store.close_funding(f.owner, true).await?;
+        }
         tracing::info!(epoch = row.index, jobs = ids.len(), tx = %row.tx, "epoch committed");
         Ok(Some(row.index))
+    }
+
+    /// The waiting permits that will still work: the owner holds the tokens and
+    /// its permit nonce has not moved (or the allowance is already in place).
+    /// The others are dropped; their buyers' jobs then stand on the balance alone.
+    async fn usable_fundings(&self) -> Result<Vec<crate::store::FundingRow>, EpochError> {
+        use fog_protocol::contracts::fog_token::FogToken;
+        let batch = self.contract();
+        let (token, ..) = batch
+            .wiring()
+            .call()
+            .await
+            .map(|w| (w.token, ()))
+            .map_err(chain)?;
+        let token = FogToken::new(token, &self.provider);
+        let now = self.chain_now().await?;
+        let mut usable = Vec::new();
+        for f in self.store.pending_fundings().await? {
+            let held = token.balanceOf(f.owner).call().await.map_err(chain)?;
+            let nonce = token.nonces(f.owner).call().await.map_err(chain)?;
+            let allowance = token
+                .allowance(f.owner, self.batch)
+                .call()
+                .await
+                .map_err(chain)?;
+            let permit_works = nonce == f.nonce && f.deadline > now;
+            if held >= f.value && (permit_works || allowance >= f.value) {
+                usable.push(f);
+            } else {
+                tracing::warn!(owner = %f.owner, "a buyer's permit can no longer fund its account: dropped");
+                self.store.close_funding(f.owner, false).await?;
+            }
+        }
+        Ok(usable)
     }
 
     /// Where a committed job is, with its proof; None if not committed (yet).
@@ -422,6 +467,17 @@ impl Epochs {
             ledgerHash: epoch.ledger_hash,
             committedAt: alloy::primitives::aliases::U40::saturating_from(epoch.committed_at),
         }
+    }
+}
+
+fn chain_funding(f: &crate::store::FundingRow) -> IBatchSettlement::Funding {
+    IBatchSettlement::Funding {
+        owner: f.owner,
+        value: f.value,
+        deadline: U256::from(f.deadline),
+        v: 27 + u8::from(f.signature.v()),
+        r: f.signature.r().into(),
+        s: f.signature.s().into(),
     }
 }
 

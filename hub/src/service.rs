@@ -255,6 +255,7 @@ async fn batch_path(
     })?;
     Ok(crate::state::BatchPath {
         contract: deployment.batch,
+        token: deployment.token,
         domain: deployment.batch_domain(),
         auth_horizon_secs: u64::from(params.authHorizon),
         epochs: crate::epochs::Epochs::new(

@@ -53,6 +53,8 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct BatchPath {
     pub contract: fog_protocol::Address,
+    /// The token buyers' permits move.
+    pub token: fog_protocol::Address,
     /// JobAuths are signed under it.
     pub domain: Eip712Domain,
     pub auth_horizon_secs: u64,

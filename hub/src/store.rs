@@ -943,6 +943,17 @@ pub struct EpochRow {
     pub tx: B256,
 }
 
+/// A buyer's permit the hub carries in its next epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FundingRow {
+    pub owner: Address,
+    pub value: U256,
+    pub deadline: u64,
+    /// The owner's token permit nonce when it signed.
+    pub nonce: U256,
+    pub signature: Signature,
+}
+
 /// A batched job's place: in an epoch's tree, or still waiting.
 #[derive(Clone, Debug)]
 pub struct BatchJobRow {
@@ -1028,6 +1039,72 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Keeps a buyer's permit for the next epoch; false if one already waits.
+    pub async fn add_funding(&self, f: &FundingRow) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO batch_fundings (owner, value, deadline, nonce, signature, state, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
+        )
+        .bind(hex_addr(f.owner))
+        .bind(format!("{:#x}", f.value))
+        .bind(i64::try_from(f.deadline).unwrap_or(i64::MAX))
+        .bind(format!("{:#x}", f.nonce))
+        .bind(f.signature.to_string())
+        .bind(now())
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(true),
+        }
+    }
+
+    /// The permits waiting for an epoch.
+    pub async fn pending_fundings(&self) -> Result<Vec<FundingRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT owner, value, deadline, nonce, signature FROM batch_fundings WHERE state = 'pending' ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let text = |c: &str| r.try_get::<String, _>(c);
+                let deadline: i64 = r.try_get("deadline")?;
+                Ok(FundingRow {
+                    owner: parse("funding owner", &text("owner")?)?,
+                    value: parse("funding value", &text("value")?)?,
+                    deadline: u64::try_from(deadline)
+                        .map_err(|e| corrupt("funding deadline", &deadline.to_string(), e))?,
+                    nonce: parse("funding nonce", &text("nonce")?)?,
+                    signature: parse("funding signature", &text("signature")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// What `owner`'s waiting permit will deposit (zero if none).
+    pub async fn pending_funding_of(&self, owner: Address) -> Result<U256, StoreError> {
+        let row =
+            sqlx::query("SELECT value FROM batch_fundings WHERE state = 'pending' AND owner = $1")
+                .bind(hex_addr(owner))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| parse("funding value", &r.try_get::<String, _>("value")?))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Marks `owner`'s waiting permit `used` (carried in an epoch) or `dropped`.
+    pub async fn close_funding(&self, owner: Address, used: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE batch_fundings SET state = $1 WHERE state = 'pending' AND owner = $2")
+            .bind(if used { "used" } else { "dropped" })
+            .bind(hex_addr(owner))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Gives up `buyer`'s pending batched jobs: its account cannot pay them.

@@ -280,6 +280,25 @@ pub struct SubmitRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<schema::SignedJobAuth>)]
     pub auth: Option<crate::batch::SignedJobAuth>,
+    /// Batched only: the buyer's EIP-2612 permit for the batch contract, which
+    /// the hub carries in its next epoch to fund the buyer's account — no
+    /// transaction of the buyer's at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<Funding>,
+}
+
+/// A buyer's permit for the batch contract to take `value` of its tokens into
+/// its own batch account (the token's EIP-2612 domain; owner the buyer,
+/// spender the batch contract, the buyer's current permit nonce).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Funding {
+    #[schema(value_type = schema::Amount)]
+    pub value: U256,
+    pub deadline: u64,
+    #[serde(with = "crate::signature_hex")]
+    #[schema(value_type = schema::Signature)]
+    pub signature: Signature,
 }
 
 /// The answer to a submission.

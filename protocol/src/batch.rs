@@ -71,6 +71,18 @@ alloy::sol! {
     }
 }
 
+alloy::sol! {
+    /// EIP-2612's permit, signed under the token's own domain.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
+    }
+}
+
 impl FogStruct for JobAuth {}
 
 /// A buyer-signed job authorisation (under [`batch_domain`]).

@@ -213,7 +213,7 @@ async fn an_epoch_settles_jobs_without_a_transaction_each_and_answers_a_challeng
     let epoch = epoch_of(&jobs, m.hub).unwrap();
     let hub_batch = m.batch(&m.hub_signer);
     let commit =
-        send(hub_batch.commitEpoch(m.hub, epoch.tree.root(), 4, epoch.entries.clone())).await;
+        send(hub_batch.commitEpoch(m.hub, epoch.tree.root(), 4, vec![], epoch.entries.clone())).await;
     let committed = commit
         .decoded_log::<BatchSettlement::EpochCommitted>()
         .unwrap();
@@ -305,6 +305,7 @@ async fn a_hub_that_overcharges_is_caught_and_a_withheld_job_is_claimed_by_its_m
         m.hub,
         epoch.tree.root(),
         1,
+        vec![],
         epoch.entries.clone(),
     ))
     .await;

@@ -1208,3 +1208,134 @@ async fn fog_job_run_batched_sends_no_transaction_and_verifies_against_the_epoch
     let report: serde_json::Value = serde_json::from_slice(&per_job.stdout).unwrap();
     assert_eq!(report["settlement"], "per-job", "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_without_gas_money_funds_and_runs_through_the_hub() {
+    use alloy::providers::Provider;
+    let mut fleet = Fleet::start("").await.unwrap();
+    // Kept alive for the test (dropping a Miner stops its process).
+    let _miner = fleet.start_miner("miner-a", 2_000, "").unwrap();
+    fleet.wait_for_miners(1).await.unwrap();
+    let whole = U256::from(10u64).pow(U256::from(18u64));
+    fleet.bond_hub(U256::from(1_000u64) * whole).await.unwrap();
+    let dir = fleet.dir.path().join("gasless");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keystore = dir.join("key.json").to_str().unwrap().to_owned();
+    let created = Command::new(fog_tests::binary("fog").unwrap())
+        .args(["key", "new", "--keystore", &keystore])
+        .env("FOG_KEY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let me: fog_protocol::Address = String::from_utf8_lossy(&created.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    // Tokens, and not a wei of gas money.
+    fleet
+        .devnet
+        .fund(me, U256::from(10u64) * whole)
+        .await
+        .unwrap();
+    let provider = fleet.devnet.provider(&fleet.devnet.keys[0]);
+    assert_eq!(provider.get_balance(me).await.unwrap(), U256::ZERO);
+    let buyer = Buyer::on_chain(&fleet, keystore, true);
+
+    let run = buyer.fog(&[
+        "job",
+        "run",
+        "--image",
+        &fleet.image,
+        "--memory",
+        "64M",
+        "--disk",
+        "16M",
+        "--max-price",
+        "1",
+        "--fund",
+        "5",
+        "--wait",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "echo no gas > /fog/out/x",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}\nhub:\n{}",
+        text(&run),
+        fleet.hub_proc.log()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["settlement"], "batch", "{report}");
+    assert_eq!(
+        provider.get_balance(me).await.unwrap(),
+        U256::ZERO,
+        "never needed gas"
+    );
+    let balance = buyer.fog(&["account", "balance", "--json"]);
+    let balance: serde_json::Value = serde_json::from_slice(&balance.stdout).unwrap();
+    let charged: U256 = report["result"]["miners"][0]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let commission: U256 = report["result"]["hubCommission"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        balance["balance"]
+            .as_str()
+            .unwrap()
+            .parse::<U256>()
+            .unwrap(),
+        U256::from(5u64) * whole - charged - commission,
+        "the hub carried the permit into the epoch that settled the job"
+    );
+    let wallet = buyer.fog(&["token", "balance"]);
+    assert_eq!(String::from_utf8_lossy(&wallet.stdout).trim(), "5 FOG");
+
+    // A second permit while one waits is refused with what to do; a forged one too.
+    let (code, body) = {
+        let mut http = fleet.buyer().await.unwrap();
+        http.login().await.unwrap();
+        let spec = fleet.spec("true", 1);
+        let auth = fog_protocol::Signed::sign(
+            fog_protocol::batch::JobAuth {
+                salt: fog_protocol::B256::repeat_byte(9),
+                specHash: spec.spec_hash(),
+                hub: fleet.hub,
+                maxPayment: spec.maxPayment,
+                deadline: spec.deadline,
+                replicas: 1,
+                maxFeeBps: 500,
+            },
+            &http.key,
+            &fleet.devnet.deployment.batch_domain(),
+        )
+        .unwrap();
+        let signed =
+            fog_protocol::SignedJobSpec::sign(spec, &http.key, &fleet.devnet.deployment.domain())
+                .unwrap();
+        let forged = fog_protocol::api::Funding {
+            value: whole,
+            deadline: signed.payload.deadline + 86_400,
+            signature: fog_protocol::Signature::new(U256::from(1u8), U256::from(2u8), false),
+        };
+        http.post(
+            "/v1/jobs",
+            &serde_json::json!({
+                "jobId": fog_protocol::batch::batch_job_id(http.address(), auth.payload.salt),
+                "spec": signed.payload,
+                "signature": signed.signature.to_string(),
+                "auth": auth,
+                "funding": forged,
+            }),
+        )
+        .await
+        .unwrap()
+    };
+    assert!(code == 400 || code == 422, "{code} {body}");
+}

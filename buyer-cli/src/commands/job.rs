@@ -113,6 +113,10 @@ pub(crate) struct RunArgs {
     /// (batched when the hub offers it and your account covers the job).
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) settlement: fog_cli::run::SettlementChoice,
+    /// Batched: fund your account with this many whole tokens through the hub (a permit it
+    /// carries in its next epoch), so that not even the first job needs a transaction of yours.
+    #[arg(long)]
+    pub(crate) fund: Option<String>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
     pub(crate) command: Vec<String>,
@@ -418,6 +422,12 @@ pub(crate) async fn run_command(
         labels: placement_labels(args.labels, args.isolation)?,
         wait: args.wait,
         settlement: args.settlement,
+        fund: args
+            .fund
+            .as_deref()
+            .map(parse_tokens)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--fund: {e}"))?,
     };
     let mut ctx = chain_context(identity, hub_url, key).await?;
     // Progress goes to stderr in every mode (stdout carries the report, text

@@ -98,6 +98,23 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors, IBatchJobErrors {
         uint16 feeBps;
     }
 
+    /// @notice A buyer's EIP-2612 permit for this contract, which the hub carries in a commit: the
+    ///         buyer's deposit into its own account, with no transaction of the buyer's.
+    /// @param owner The buyer.
+    /// @param value Tokens to deposit.
+    /// @param deadline The permit's deadline.
+    /// @param v Permit signature part.
+    /// @param r Permit signature part.
+    /// @param s Permit signature part.
+    struct Funding {
+        address owner;
+        uint256 value;
+        uint256 deadline;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
     /// @notice An epoch as committed: its stored hash is `keccak256(abi.encode(root, ledgerHash, committedAt))`.
     /// @param hub The hub that committed it.
     /// @param index Its number among the hub's epochs, from 0.
@@ -382,18 +399,24 @@ interface IBatchSettlement is IFogErrors, IReceiptErrors, IBatchJobErrors {
     /// @param amount Tokens.
     function spendEarnings(address account, uint256 amount) external;
 
-    /// @notice Commits an epoch of `hub`: applies its ledger at once (debits from balances, credits to
-    ///         earnings). Only the hub's current signer, while the hub is Active and not frozen, after
-    ///         the previous epoch's windows have passed with no challenge open.
+    /// @notice Commits an epoch of `hub`: first deposits the buyers' permits it carries into their own
+    ///         accounts, then applies its ledger at once (debits from balances, credits to earnings or,
+    ///         flagged, to wallets). Only the hub's current signer, while the hub is Active and not
+    ///         frozen, after the previous epoch's windows have passed with no challenge open.
     /// @param hub The hub.
     /// @param root Merkle root of the epoch's leaves.
     /// @param jobCount How many jobs it settles.
+    /// @param fundings Buyers' permits to deposit first (each into its owner's account).
     /// @param entries Packed ledger entries (`packEntry`), accounts strictly increasing, credits and
     ///        debits summing to zero.
     /// @return index The epoch's number.
-    function commitEpoch(address hub, bytes32 root, uint32 jobCount, uint256[] calldata entries)
-        external
-        returns (uint32 index);
+    function commitEpoch(
+        address hub,
+        bytes32 root,
+        uint32 jobCount,
+        Funding[] calldata fundings,
+        uint256[] calldata entries
+    ) external returns (uint32 index);
 
     /// @notice Challenges entry `position` of an epoch's ledger; puts up `challengeStake` from the
     ///         caller's balance.

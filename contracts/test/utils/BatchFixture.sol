@@ -337,7 +337,7 @@ abstract contract BatchFixture is FogFixture {
         bytes32 root = rootOf(leaves);
         vm.prank(hubSigner);
         // forge-lint: disable-next-line(unsafe-typecast) test sizes are tiny
-        uint32 index = batch.commitEpoch(hub, root, uint32(jobs.length), entries);
+        uint32 index = batch.commitEpoch(hub, root, uint32(jobs.length), noFunding(), entries);
         epoch = IBatchSettlement.EpochRef({
             hub: hub,
             index: index,
@@ -347,6 +347,22 @@ abstract contract BatchFixture is FogFixture {
             committedAt: uint40(block.timestamp)
         });
         return (epoch, entries);
+    }
+
+    /// @dev `key`'s permit for `amount`, as the hub carries it in a commit.
+    function fundingOf(uint256 key, uint256 amount)
+        internal
+        view
+        returns (IBatchSettlement.Funding memory f)
+    {
+        f.owner = vm.addr(key);
+        f.value = amount;
+        f.deadline = block.timestamp + 1 hours;
+        (f.v, f.r, f.s) = permitSig(key, address(batch), amount, f.deadline);
+    }
+
+    function noFunding() internal pure returns (IBatchSettlement.Funding[] memory) {
+        return new IBatchSettlement.Funding[](0);
     }
 
     function positionOf(uint256[] memory entries, address account) internal pure returns (uint256) {
