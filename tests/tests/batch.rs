@@ -213,7 +213,8 @@ async fn an_epoch_settles_jobs_without_a_transaction_each_and_answers_a_challeng
     let epoch = epoch_of(&jobs, m.hub).unwrap();
     let hub_batch = m.batch(&m.hub_signer);
     let commit =
-        send(hub_batch.commitEpoch(m.hub, epoch.tree.root(), 4, vec![], epoch.entries.clone())).await;
+        send(hub_batch.commitEpoch(m.hub, epoch.tree.root(), 4, vec![], epoch.entries.clone()))
+            .await;
     let committed = commit
         .decoded_log::<BatchSettlement::EpochCommitted>()
         .unwrap();
