@@ -5,7 +5,10 @@
 //! - `propose-blacklist HUB --evidence JOB`: a proposal whose single action
 //!   is `HubRegistry.blacklist(HUB, JOB)`. The evidence must be on chain: the
 //!   job was opened with that hub and settled, so its receipts (the output
-//!   hash the hub vouched for) are in the escrow's events forever;
+//!   hash the hub vouched for) are in the escrow's events forever; a batched
+//!   job's proof (its leaf, Merkle path and receipts, checked against the
+//!   epoch the batch contract stores) goes into the proposal's description,
+//!   which the governor emits: on chain forever too;
 //! - `vote`, `queue`, `execute`, `status`: the Governor's life cycle. Queue and
 //!   execute need the proposal's actions and description, which the
 //!   Governor only emits: they are read back from its `ProposalCreated` event,
@@ -130,6 +133,7 @@ pub async fn propose_blacklist(
     hub: Address,
     evidence: B256,
     note: Option<&str>,
+    hub_url: Option<&str>,
 ) -> Result<Proposed, OpsError> {
     let registry = HubRegistry::new(d.registry, provider);
     let info = registry
@@ -146,29 +150,28 @@ pub async fn propose_blacklist(
     let escrow = JobEscrow::new(d.escrow, provider);
     let job = escrow.getJob(evidence).call().await.map_err(chain)?;
     let status = EscrowStatus::from_code(job.status);
-    if status == EscrowStatus::None {
-        return Err(OpsError::Invalid(format!(
-            "--evidence {evidence}: no escrow was ever opened for this job"
-        )));
-    }
-    if job.hub != hub {
-        return Err(OpsError::Invalid(format!(
-            "--evidence {evidence}: the job was opened with hub {}, not {hub}",
-            job.hub
-        )));
-    }
-    if status != EscrowStatus::Settled {
-        return Err(OpsError::Invalid(format!(
-            "--evidence {evidence}: the job is {status}, so no receipt of it is on chain; \
-             the evidence must be a settled job whose receipts show what the hub vouched for"
-        )));
-    }
-    let output = settled_output(provider, d, evidence).await?;
     let governor = FogGovernor::new(d.governor, provider);
-    let mut description = format!(
-        "Blacklist hub {hub}\n\nEvidence: job {evidence}, settled on chain; \
-         its receipts (JobEscrow ReceiptSettled events) name output sha256 {output}."
-    );
+    let mut description = if status == EscrowStatus::None {
+        batched_evidence(provider, d, hub, evidence, hub_url).await?
+    } else {
+        if job.hub != hub {
+            return Err(OpsError::Invalid(format!(
+                "--evidence {evidence}: the job was opened with hub {}, not {hub}",
+                job.hub
+            )));
+        }
+        if status != EscrowStatus::Settled {
+            return Err(OpsError::Invalid(format!(
+                "--evidence {evidence}: the job is {status}, so no receipt of it is on chain; \
+                 the evidence must be a settled job whose receipts show what the hub vouched for"
+            )));
+        }
+        let output = settled_output(provider, d, evidence).await?;
+        format!(
+            "Blacklist hub {hub}\n\nEvidence: job {evidence}, settled on chain; \
+             its receipts (JobEscrow ReceiptSettled events) name output sha256 {output}."
+        )
+    };
     if let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) {
         description.push_str("\n\n");
         description.push_str(note);
@@ -204,6 +207,49 @@ pub async fn propose_blacklist(
 }
 
 /// The output hash the job's settled receipts carry, from the escrow's events.
+/// A batched job as evidence: its proof from the hub that settled it,
+/// checked against the epoch the batch contract stores, written whole into
+/// the proposal so that anyone can check it again from the chain alone.
+async fn batched_evidence(
+    provider: &DynProvider,
+    d: &Deployment,
+    hub: Address,
+    evidence: B256,
+    hub_url: Option<&str>,
+) -> Result<String, OpsError> {
+    let hub_url = hub_url.ok_or_else(|| {
+        OpsError::Invalid(format!(
+            "--evidence {evidence}: no escrow was ever opened for this job; if it is batched, \
+             pass --hub URL of the hub that settled it (its proof comes from there)"
+        ))
+    })?;
+    let proof = crate::client::HubClient::new(hub_url)
+        .public_proof(evidence)
+        .await
+        .map_err(|e| {
+            OpsError::Invalid(format!(
+                "--evidence {evidence}: no escrow, and the hub has no proof of it: {e}"
+            ))
+        })?;
+    if proof.epoch.hub != hub {
+        return Err(OpsError::Invalid(format!(
+            "--evidence {evidence}: the job was settled by hub {}, not {hub}",
+            proof.epoch.hub
+        )));
+    }
+    crate::run::check_proof(provider, d, evidence, &proof)
+        .await
+        .map_err(|e| OpsError::Invalid(format!("--evidence {evidence}: {e}")))?;
+    let output = proof.output_hash().unwrap_or_default();
+    let json = serde_json::to_string(&proof).map_err(|e| OpsError::Chain(e.to_string()))?;
+    Ok(format!(
+        "Blacklist hub {hub}\n\nEvidence: job {evidence}, settled in the hub's batch epoch {} \
+         (BatchSettlement.epochHash({hub}, {}) = keccak256(root, ledgerHash, committedAt)); \
+         its receipts name output sha256 {output}. The proof, to check against that hash:\n{json}",
+        proof.epoch.index, proof.epoch.index
+    ))
+}
+
 async fn settled_output(
     provider: &DynProvider,
     d: &Deployment,

@@ -68,7 +68,15 @@ pub(crate) async fn dao_command(action: DaoAction, identity: &Identity) -> anyho
             evidence,
             note,
         } => {
-            let p = dao::propose_blacklist(&provider, &d, hub, evidence, note.as_deref()).await?;
+            let p = dao::propose_blacklist(
+                &provider,
+                &d,
+                hub,
+                evidence,
+                note.as_deref(),
+                identity.hub.as_deref(),
+            )
+            .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&p)?);
             } else {
