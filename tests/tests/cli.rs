@@ -1249,6 +1249,8 @@ async fn a_buyer_without_gas_money_funds_and_runs_through_the_hub() {
         "64M",
         "--disk",
         "16M",
+        "--out",
+        dir.join("out").to_str().unwrap(),
         "--max-price",
         "1",
         "--fund",
