@@ -35,7 +35,14 @@ impl Buyer {
     /// `fog <command> <action> <identity flags> <rest>`: before any `--`.
     fn fog(&self, words: &[&str]) -> Output {
         let (head, rest) = words.split_at(2.min(words.len()));
+        // In the test's own directory: whatever fog writes beside itself
+        // (fog-out/, fog-evidence/) stays out of the repository.
+        let here = std::path::Path::new(&self.jobs_dir)
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
         Command::new(fog_tests::binary("fog").unwrap())
+            .current_dir(here)
             .args(head)
             .args(&self.args)
             .args(rest)
