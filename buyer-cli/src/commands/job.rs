@@ -122,6 +122,19 @@ pub(crate) struct RunArgs {
     pub(crate) command: Vec<String>,
 }
 
+/// What `fog job verify` says once an archive matched the receipts settled on chain.
+fn report_verified(identity: &Identity, job: fog_protocol::B256, hash: fog_protocol::B256) {
+    report(
+        identity,
+        serde_json::json!({ "jobId": job, "outputHash": hash, "verified": true }),
+        || {
+            format!(
+                "verified: sha256 {hash} is the output hash of job {job}'s receipts settled on chain"
+            )
+        },
+    );
+}
+
 pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyhow::Result<()> {
     use fog_cli::client::HubClient;
 
@@ -138,15 +151,7 @@ pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyho
         let hash =
             fog_cli::run::verify_archive(&provider, &d, *job, &bytes, identity.hub.as_deref())
                 .await?;
-        report(
-            identity,
-            serde_json::json!({ "jobId": job, "outputHash": hash, "verified": true }),
-            || {
-                format!(
-                    "verified: sha256 {hash} is the output hash of job {job}'s receipts settled on chain"
-                )
-            },
-        );
+        report_verified(identity, *job, hash);
         return Ok(());
     }
     let action = match action {
@@ -198,15 +203,7 @@ pub(crate) async fn job_command(action: JobAction, identity: &Identity) -> anyho
                 Some(hub_url),
             )
             .await?;
-            report(
-                identity,
-                serde_json::json!({ "jobId": job, "outputHash": hash, "verified": true }),
-                || {
-                    format!(
-                        "verified: sha256 {hash} is the output hash of job {job}'s receipts settled on chain"
-                    )
-                },
-            );
+            report_verified(identity, job, hash);
         }
         JobAction::Logs { job, follow } => {
             hub.login(&key).await?;
