@@ -218,13 +218,8 @@ pub async fn run(
     mut progress: impl FnMut(&str),
     log: impl FnMut(&str, &str),
 ) -> Result<RunReport, RunError> {
-    if let Some(out) = &req.out
-        && out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(RunError::OutNotEmpty(out.clone()));
+    if let Some(out) = &req.out {
+        check_out_empty(out)?;
     }
     let mut files = Vec::new();
     for path in &req.inputs {
@@ -307,8 +302,8 @@ pub async fn run(
 
     let domain = ctx.deployment.domain();
     let signed = SignedJobSpec::sign(spec.clone(), &ctx.key, &domain).map_err(chain)?;
-    if batched(ctx, req.settlement, &spec, req.fund).await? {
-        return run_batched(ctx, req, files, signed, progress, log).await;
+    if let Some(fee_bps) = batched(ctx, req.settlement, &spec, req.fund).await? {
+        return run_batched(ctx, req, fee_bps, files, signed, progress, log).await;
     }
 
     // Recorded here before the escrow exists: whatever happens to the hub
@@ -408,33 +403,35 @@ async fn drive(
     follow(ctx, req, report, &mut progress, log).await
 }
 
-/// Whether the job goes the batched way: asked for, or (auto) offered by the
-/// hub with the account covering the job.
+/// Whether the job goes the batched way — asked for, or (auto) offered by the
+/// hub with the account (and `fund`) covering the job — and if so, the hub's
+/// commission the authorisation accepts.
 async fn batched(
     ctx: &Context,
     choice: SettlementChoice,
     spec: &JobSpec,
     fund: Option<U256>,
-) -> Result<bool, RunError> {
+) -> Result<Option<u16>, RunError> {
     if choice == SettlementChoice::PerJob {
-        return Ok(false);
+        return Ok(None);
     }
-    let offered = ctx.hub.hub_info().await?.batch;
-    match (choice, offered) {
+    let info = ctx.hub.hub_info().await?;
+    match (choice, info.batch) {
         (SettlementChoice::Batch, None) => Err(RunError::Chain(
             "this hub does not take batched jobs: use --settlement per-job".into(),
         )),
-        (SettlementChoice::Batch, Some(_)) => Ok(true),
-        (_, None) => Ok(false),
+        (SettlementChoice::Batch, Some(_)) => Ok(Some(info.fee_bps)),
+        (_, None) => Ok(None),
         (_, Some(terms)) => {
             if terms.contract != ctx.deployment.batch {
-                return Ok(false);
+                return Ok(None);
             }
             let account =
                 crate::ops::batch_account(&ctx.provider, &ctx.deployment, ctx.key.address())
                     .await
                     .map_err(|e| RunError::Chain(e.to_string()))?;
-            Ok(account.balance + fund.unwrap_or_default() >= spec.maxPayment)
+            let covered = account.balance + fund.unwrap_or_default() >= spec.maxPayment;
+            Ok(covered.then_some(info.fee_bps))
         }
     }
 }
@@ -444,13 +441,13 @@ async fn batched(
 async fn run_batched(
     ctx: &mut Context,
     req: &RunRequest,
+    fee_bps: u16,
     files: Vec<(String, Vec<u8>)>,
     signed: SignedJobSpec,
     mut progress: impl FnMut(&str),
     log: impl FnMut(&str, &str),
 ) -> Result<RunReport, RunError> {
     let spec = signed.payload.clone();
-    let info = ctx.hub.hub_info().await?;
     let mut salt = [0u8; 32];
     rand::Rng::fill(&mut rand::thread_rng(), &mut salt);
     let salt = B256::from(salt);
@@ -461,7 +458,7 @@ async fn run_batched(
         maxPayment: spec.maxPayment,
         deadline: spec.deadline,
         replicas: spec.replicas,
-        maxFeeBps: info.fee_bps,
+        maxFeeBps: fee_bps,
     };
     let auth = fog_protocol::Signed::sign(auth, &ctx.key, &ctx.deployment.batch_domain())
         .map_err(chain)?;
@@ -762,33 +759,54 @@ fn keep_evidence(job_id: B256, archive: &[u8]) -> Option<PathBuf> {
     Some(path)
 }
 
+/// Refuses an output directory that exists with anything in it.
+fn check_out_empty(out: &std::path::Path) -> Result<(), RunError> {
+    let used = out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true);
+    if used {
+        return Err(RunError::OutNotEmpty(out.to_owned()));
+    }
+    Ok(())
+}
+
+/// Downloads the job's output from the hub, checks its sha256 against
+/// `expected` (what the settled receipts name; a mismatching archive is kept
+/// as evidence), unpacks it into `out`, and returns the over-limit note if
+/// the output was replaced by one.
+async fn download_checked(
+    ctx: &Context,
+    job_id: B256,
+    expected: B256,
+    out: &std::path::Path,
+) -> Result<Option<String>, RunError> {
+    let archive = ctx.hub.output(job_id).await?;
+    let actual = sha256(&archive);
+    if actual != expected {
+        return Err(RunError::Mismatch {
+            expected,
+            actual,
+            kept: keep_evidence(job_id, &archive),
+        });
+    }
+    unpack_archive(archive.as_slice(), out)?;
+    Ok(
+        std::fs::read_to_string(out.join(fog_protocol::output::OVER_LIMIT_MARKER))
+            .ok()
+            .map(|note| note.trim_end().to_owned()),
+    )
+}
+
 /// Downloads a settled job's output, checks it against the chain, unpacks it into `out`.
 pub async fn fetch_verified(
     ctx: &Context,
     job_id: B256,
     out: &std::path::Path,
 ) -> Result<Verified, RunError> {
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(RunError::OutNotEmpty(out.to_owned()));
-    }
+    check_out_empty(out)?;
     let (settle_tx, (miners, output_hash, commission, refund)) = settled(ctx, job_id).await?;
-    let archive = ctx.hub.output(job_id).await?;
-    let actual = sha256(&archive);
-    if actual != output_hash {
-        return Err(RunError::Mismatch {
-            expected: output_hash,
-            actual,
-            kept: keep_evidence(job_id, &archive),
-        });
-    }
-    unpack_archive(archive.as_slice(), out)?;
-    let over_limit = std::fs::read_to_string(out.join(fog_protocol::output::OVER_LIMIT_MARKER))
-        .ok()
-        .map(|note| note.trim_end().to_owned());
+    let over_limit = download_checked(ctx, job_id, output_hash, out).await?;
     Ok(Verified {
         output_hash,
         out: out.to_owned(),
@@ -808,13 +826,7 @@ pub async fn fetch_verified_batched(
     job_id: B256,
     out: &std::path::Path,
 ) -> Result<Verified, RunError> {
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(RunError::OutNotEmpty(out.to_owned()));
-    }
+    check_out_empty(out)?;
     let proof = ctx.hub.proof(job_id).await?;
     check_proof(&ctx.provider, &ctx.deployment, job_id, &proof).await?;
     let output_hash = proof
@@ -822,19 +834,7 @@ pub async fn fetch_verified_batched(
         .ok_or_else(|| RunError::Chain(format!("job {job_id}'s proof has no receipts")))?;
     let status = ctx.hub.status(job_id).await?;
     let receipts = proof.receipts.clone();
-    let archive = ctx.hub.output(job_id).await?;
-    let actual = sha256(&archive);
-    if actual != output_hash {
-        return Err(RunError::Mismatch {
-            expected: output_hash,
-            actual,
-            kept: keep_evidence(job_id, &archive),
-        });
-    }
-    unpack_archive(archive.as_slice(), out)?;
-    let over_limit = std::fs::read_to_string(out.join(fog_protocol::output::OVER_LIMIT_MARKER))
-        .ok()
-        .map(|note| note.trim_end().to_owned());
+    let over_limit = download_checked(ctx, job_id, output_hash, out).await?;
     let miners: Vec<Payment> = receipts
         .iter()
         .map(|r| Payment {

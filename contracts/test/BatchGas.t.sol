@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IBatchSettlement} from "../src/interfaces/IBatchSettlement.sol";
 import {BatchFixture} from "./utils/BatchFixture.sol";
-import {GasSnapshots} from "./Gas.t.sol";
+import {GasSnapshots} from "./utils/GasSnapshots.sol";
 
 /// @dev Execution gas of the batched path, written to snapshots/BatchGasTest.json and compared in
 ///      `make test`. Whole-transaction figures (intrinsic gas and calldata included) for the 1,000-job

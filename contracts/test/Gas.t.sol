@@ -5,12 +5,7 @@ import {IJobEscrow} from "../src/interfaces/IJobEscrow.sol";
 import {HubRegistry} from "../src/HubRegistry.sol";
 import {JobEscrow} from "../src/JobEscrow.sol";
 import {FogFixture} from "./utils/FogFixture.sol";
-
-/// @dev Foundry's section gas snapshots (PRBTest's Vm interface predates them).
-interface GasSnapshots {
-    function startSnapshotGas(string calldata name) external;
-    function stopSnapshotGas() external returns (uint256);
-}
+import {GasSnapshots} from "./utils/GasSnapshots.sol";
 
 /// @dev Execution gas of each operation, written to snapshots/GasTest.json and compared in `make test`
 ///      (FORGE_SNAPSHOT_CHECK=true). Excludes the 21,000 intrinsic gas and calldata; docs/gas.md has

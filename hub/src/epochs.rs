@@ -57,24 +57,34 @@ pub struct Epochs {
     margin_secs: u64,
     /// First block to look for challenges in.
     from_block: u64,
+    /// Challenge + response windows: the least time between two commits
+    /// (fixed in the contract at initialisation, read once).
+    reopen_after: u64,
 }
 
 impl Epochs {
-    pub fn new(
+    /// The epoch duties of `hub`; reads the contract's (immutable) windows once.
+    pub async fn new(
         store: Store,
         provider: DynProvider,
         batch: Address,
         hub: Address,
         from_block: u64,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, EpochError> {
+        let params = BatchSettlement::new(batch, &provider)
+            .params()
+            .call()
+            .await
+            .map_err(chain)?;
+        Ok(Self {
             store,
             provider,
             batch,
             hub,
             margin_secs: 60,
             from_block,
-        }
+            reopen_after: u64::from(params.challengeWindow) + u64::from(params.responseWindow),
+        })
     }
 
     fn contract(&self) -> BatchSettlement::BatchSettlementInstance<&DynProvider> {
@@ -100,11 +110,8 @@ impl Epochs {
         if book.frozen {
             return Err(EpochError::Frozen);
         }
-        let params = batch.params().call().await.map_err(chain)?;
         let now = self.chain_now().await?;
-        let reopens = book.lastCommitAt.to::<u64>()
-            + u64::from(params.challengeWindow)
-            + u64::from(params.responseWindow);
+        let reopens = book.lastCommitAt.to::<u64>() + self.reopen_after;
         if book.epochs != 0 && (book.openChallenges != 0 || now < reopens) {
             return Ok(None);
         }
@@ -460,13 +467,7 @@ impl Epochs {
     }
 
     fn reference_chain(&self, epoch: &EpochRow) -> IBatchSettlement::EpochRef {
-        IBatchSettlement::EpochRef {
-            hub: self.hub,
-            index: epoch.index,
-            root: epoch.root,
-            ledgerHash: epoch.ledger_hash,
-            committedAt: alloy::primitives::aliases::U40::saturating_from(epoch.committed_at),
-        }
+        (&self.reference(epoch)).into()
     }
 }
 

@@ -247,24 +247,32 @@ async fn batch_path(
         deployment.batch,
         &provider,
     );
-    let params = contract.params().call().await.map_err(|e| {
+    let unreadable = |e: String| {
         ServeError::Deployment(format!(
             "reading the batch settlement contract {}: {e}",
             deployment.batch
         ))
-    })?;
+    };
+    let params = contract
+        .params()
+        .call()
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    let epochs = crate::epochs::Epochs::new(
+        store,
+        provider.clone(),
+        deployment.batch,
+        config.hub,
+        deployment.block,
+    )
+    .await
+    .map_err(|e| unreadable(e.to_string()))?;
     Ok(crate::state::BatchPath {
         contract: deployment.batch,
         token: deployment.token,
         domain: deployment.batch_domain(),
         auth_horizon_secs: u64::from(params.authHorizon),
-        epochs: crate::epochs::Epochs::new(
-            store,
-            provider.clone(),
-            deployment.batch,
-            config.hub,
-            deployment.block,
-        ),
+        epochs,
         admitting: tokio::sync::Mutex::new(()),
     })
 }

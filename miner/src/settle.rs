@@ -126,23 +126,7 @@ pub async fn settle(
         EscrowStatus::Open => {}
     }
     let call = escrow.settle(job, vec![settlement_entry(&kept.receipt, &kept.assignment)]);
-    call.call()
-        .await
-        .map_err(|e| SettleError::Chain(format!("the escrow refuses the settlement: {e}")))?;
-    let receipt = call
-        .send()
-        .await
-        .map_err(|e| SettleError::Chain(e.to_string()))?
-        .get_receipt()
-        .await
-        .map_err(|e| SettleError::Chain(e.to_string()))?;
-    if !receipt.status() {
-        return Err(SettleError::Chain(format!(
-            "the settlement reverted ({})",
-            receipt.transaction_hash
-        )));
-    }
-    Ok(receipt.transaction_hash)
+    send_checked(call, "the settlement").await
 }
 
 /// What [`settle_if_due`] did with one kept receipt.
@@ -408,14 +392,15 @@ async fn signer_version_of(
     )))
 }
 
-/// Simulates, sends and waits for a call; the contract's refusal decoded.
+/// Simulates, sends and waits for a call (escrow or batch contract); the
+/// contract's refusal decoded before any gas is spent.
 async fn send_checked<P: Provider, C: alloy::sol_types::SolCall>(
     call: alloy::contract::SolCallBuilder<P, C>,
     what: &str,
 ) -> Result<B256, SettleError> {
     call.call().await.map_err(|e| {
         SettleError::Chain(format!(
-            "the batch contract refuses {what}: {}",
+            "the contract refuses {what}: {}",
             fog_protocol::contracts::refusal(&e).unwrap_or_else(|| e.to_string())
         ))
     })?;

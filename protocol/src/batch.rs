@@ -414,6 +414,12 @@ impl Ledger {
     }
 }
 
+/// Where `account`'s entry is in a packed ledger (what a challenge names).
+pub fn entry_position(entries: &[U256], account: Address) -> Option<usize> {
+    let key = U256::from_be_slice(account.as_slice());
+    entries.iter().position(|e| (*e >> 96) == key)
+}
+
 /// One packed ledger entry (`payout` only on a credit).
 pub fn pack_entry(
     account: Address,

@@ -207,6 +207,31 @@ pub fn settlement_entry(
     }
 }
 
+impl From<&crate::batch::EpochRef> for batch_settlement::IBatchSettlement::EpochRef {
+    fn from(e: &crate::batch::EpochRef) -> Self {
+        Self {
+            hub: e.hub,
+            index: e.index,
+            root: e.root,
+            ledgerHash: e.ledger_hash,
+            committedAt: alloy::primitives::aliases::U40::saturating_from(e.committed_at),
+        }
+    }
+}
+
+impl batch_settlement::BatchSettlement::EpochCommitted {
+    /// The epoch this event committed, as challenges and proofs name it.
+    pub fn reference(&self) -> crate::batch::EpochRef {
+        crate::batch::EpochRef {
+            hub: self.hub,
+            index: self.index,
+            root: self.root,
+            ledger_hash: self.ledgerHash,
+            committed_at: self.committedAt.to::<u64>(),
+        }
+    }
+}
+
 /// A leaf in the form the contract's fraud proofs take.
 pub fn batch_leaf(leaf: &crate::batch::Leaf) -> batch_settlement::IBatchSettlement::Leaf {
     batch_settlement::IBatchSettlement::Leaf {

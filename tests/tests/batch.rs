@@ -246,18 +246,8 @@ async fn an_epoch_settles_jobs_without_a_transaction_each_and_answers_a_challeng
     );
 
     // The buyer doubts its debit: the hub reveals every job behind it.
-    let reference = IBatchSettlement::EpochRef {
-        hub: m.hub,
-        index: committed.index,
-        root: committed.root,
-        ledgerHash: committed.ledgerHash,
-        committedAt: committed.committedAt,
-    };
-    let position = epoch
-        .entries
-        .iter()
-        .position(|e| (*e >> 96) == U256::from_be_slice(m.buyer.address().as_slice()))
-        .unwrap();
+    let reference = IBatchSettlement::EpochRef::from(&committed.reference());
+    let position = fog_protocol::batch::entry_position(&epoch.entries, m.buyer.address()).unwrap();
     send(m.batch(&m.buyer).challenge(
         reference.clone(),
         epoch.entries.clone(),
@@ -313,18 +303,8 @@ async fn a_hub_that_overcharges_is_caught_and_a_withheld_job_is_claimed_by_its_m
     let committed = commit
         .decoded_log::<BatchSettlement::EpochCommitted>()
         .unwrap();
-    let reference = IBatchSettlement::EpochRef {
-        hub: m.hub,
-        index: committed.index,
-        root: committed.root,
-        ledgerHash: committed.ledgerHash,
-        committedAt: committed.committedAt,
-    };
-    let position = epoch
-        .entries
-        .iter()
-        .position(|e| (*e >> 96) == U256::from_be_slice(m.buyer.address().as_slice()))
-        .unwrap();
+    let reference = IBatchSettlement::EpochRef::from(&committed.reference());
+    let position = fog_protocol::batch::entry_position(&epoch.entries, m.buyer.address()).unwrap();
     let buyer_batch = m.batch(&m.buyer);
     let balance_before = buyer_batch
         .accountOf(m.buyer.address())
@@ -413,7 +393,9 @@ async fn the_hub_commits_epochs_serves_proofs_and_answers_challenges_by_itself()
         d.batch,
         m.hub,
         d.block,
-    );
+    )
+    .await
+    .unwrap();
     assert_eq!(
         epochs.commit_due().await.unwrap(),
         None,
@@ -485,11 +467,7 @@ async fn the_hub_commits_epochs_serves_proofs_and_answers_challenges_by_itself()
         ledgerHash: record.ledger_hash,
         committedAt: alloy::primitives::aliases::U40::from(record.committed_at),
     };
-    let position = record
-        .entries
-        .iter()
-        .position(|e| (*e >> 96) == U256::from_be_slice(miner.address().as_slice()))
-        .unwrap();
+    let position = fog_protocol::batch::entry_position(&record.entries, miner.address()).unwrap();
     send(
         m.batch(miner)
             .challenge(reference, record.entries.clone(), U256::from(position)),

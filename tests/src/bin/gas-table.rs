@@ -415,16 +415,8 @@ async fn batched(devnet: &Devnet) -> anyhow::Result<()> {
     let committed = first
         .decoded_log::<BatchSettlement::EpochCommitted>()
         .context("no EpochCommitted event")?;
-    let reference = IBatchSettlement::EpochRef {
-        hub,
-        index: committed.index,
-        root: committed.root,
-        ledgerHash: committed.ledgerHash,
-        committedAt: committed.committedAt,
-    };
-    let position = entries
-        .iter()
-        .position(|e| (*e >> 96) == U256::from_be_slice(buyer.address().as_slice()))
+    let reference = IBatchSettlement::EpochRef::from(&committed.reference());
+    let position = fog_protocol::batch::entry_position(&entries, buyer.address())
         .context("the buyer has no entry")?;
     let buyer_batch = BatchSettlement::new(d.batch, devnet.provider(buyer));
     let challenge = mined(
