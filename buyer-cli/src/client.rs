@@ -243,12 +243,71 @@ impl HubClient {
         &self,
         job_id: B256,
         follow: bool,
+        sink: impl FnMut(&LogLine),
+    ) -> Result<(), ClientError> {
+        self.log_lines(&format!("/v1/jobs/{job_id}/logs"), follow, sink)
+            .await
+    }
+
+    /// Streams a service's log lines (all replicas) to `sink`; with
+    /// `follow` until the service ends.
+    pub async fn service_logs(
+        &self,
+        service_id: B256,
+        follow: bool,
+        sink: impl FnMut(&LogLine),
+    ) -> Result<(), ClientError> {
+        self.log_lines(&format!("/v1/services/{service_id}/logs"), follow, sink)
+            .await
+    }
+
+    /// Starts a service.
+    pub async fn service_up(
+        &self,
+        req: &fog_protocol::api::ServiceUpRequest,
+    ) -> Result<fog_protocol::api::ServiceStatus, ClientError> {
+        self.post("/v1/services", req).await
+    }
+
+    /// The caller's services.
+    pub async fn services(&self) -> Result<fog_protocol::api::ServiceList, ClientError> {
+        self.get("/v1/services").await
+    }
+
+    pub async fn service(
+        &self,
+        service_id: B256,
+    ) -> Result<fog_protocol::api::ServiceStatus, ClientError> {
+        self.get(&format!("/v1/services/{service_id}")).await
+    }
+
+    pub async fn stop_service(
+        &self,
+        service_id: B256,
+    ) -> Result<fog_protocol::api::ServiceStatus, ClientError> {
+        self.post(
+            &format!("/v1/services/{service_id}/stop"),
+            &serde_json::Map::new(),
+        )
+        .await
+    }
+
+    pub async fn top_up(
+        &self,
+        service_id: B256,
+        req: &fog_protocol::api::TopUpRequest,
+    ) -> Result<fog_protocol::api::ServiceStatus, ClientError> {
+        self.post(&format!("/v1/services/{service_id}/top-up"), req)
+            .await
+    }
+
+    async fn log_lines(
+        &self,
+        path: &str,
+        follow: bool,
         mut sink: impl FnMut(&LogLine),
     ) -> Result<(), ClientError> {
-        let req = self.authed(self.http.get(format!(
-            "{}/v1/jobs/{job_id}/logs?follow={follow}",
-            self.url
-        )));
+        let req = self.authed(self.http.get(format!("{}{path}?follow={follow}", self.url)));
         let response = req.send().await.map_err(|e| self.unreachable(e))?;
         if !response.status().is_success() {
             return Err(self.refusal(response).await);

@@ -17,3 +17,4 @@ pub mod jobs;
 pub mod journal;
 pub mod ops;
 pub mod run;
+pub mod services;

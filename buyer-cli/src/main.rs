@@ -20,6 +20,7 @@ use commands::devnet::{DevnetAction, devnet_command};
 use commands::hub::{HubAction, hub_command};
 use commands::job::{JobAction, job_command};
 use commands::key::{KeyAction, key_command};
+use commands::service::{ServiceAction, service_command};
 use commands::token::{TokenAction, token_command};
 
 /// Fog: run container jobs on rented machines and pay through an on-chain
@@ -83,6 +84,13 @@ enum Command {
         #[command(flatten)]
         identity: Identity,
     },
+    /// Run long-lived services (a website, an API) reached through the hub, paid per healthy period.
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+        #[command(flatten)]
+        identity: Identity,
+    },
     /// Deploy and wire every Fog contract on a chain, and write the deployment file.
     ///
     /// The deployer's private key is read from the environment variable
@@ -136,6 +144,9 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Job { action, identity } => {
             job_command(action, &identity.with_file_defaults()?).await
+        }
+        Command::Service { action, identity } => {
+            service_command(action, &identity.with_file_defaults()?).await
         }
         Command::Deploy {
             rpc_url,

@@ -211,6 +211,37 @@ impl Context {
     }
 }
 
+/// A permit for the batch contract to take `value` of the buyer's tokens into
+/// its batch account, for the hub to carry in an epoch before `deadline`.
+pub async fn funding_permit(
+    ctx: &Context,
+    value: U256,
+    deadline: u64,
+) -> Result<fog_protocol::api::Funding, RunError> {
+    let token =
+        fog_protocol::contracts::fog_token::FogToken::new(ctx.deployment.token, &ctx.provider);
+    let (v, r, s) = crate::ops::sign_permit(
+        &token,
+        ctx.deployment.chain_id,
+        &ctx.key,
+        ctx.deployment.batch,
+        value,
+        deadline,
+    )
+    .await
+    .map_err(|e| RunError::Chain(e.to_string()))?;
+    let signature = alloy::primitives::Signature::new(
+        U256::from_be_bytes(r.0),
+        U256::from_be_bytes(s.0),
+        v == 28,
+    );
+    Ok(fog_protocol::api::Funding {
+        value,
+        deadline,
+        signature,
+    })
+}
+
 /// Runs the job; `progress` hears each step, `log` each log line.
 pub async fn run(
     ctx: &mut Context,
@@ -474,36 +505,12 @@ async fn run_batched(
     }
     let funding = match req.fund {
         Some(value) => {
-            let token = fog_protocol::contracts::fog_token::FogToken::new(
-                ctx.deployment.token,
-                &ctx.provider,
-            );
-            // Valid a day past the job's deadline: the hub uses it in an epoch before that.
-            let deadline = spec.deadline + 86_400;
-            let (v, r, s) = crate::ops::sign_permit(
-                &token,
-                ctx.deployment.chain_id,
-                &ctx.key,
-                ctx.deployment.batch,
-                value,
-                deadline,
-            )
-            .await
-            .map_err(|e| RunError::Chain(e.to_string()))?;
-            let signature = alloy::primitives::Signature::new(
-                U256::from_be_bytes(r.0),
-                U256::from_be_bytes(s.0),
-                v == 28,
-            );
             progress(&format!(
                 "funding the account with {} through the hub (a permit, no transaction)",
                 crate::ops::fog(value)
             ));
-            Some(fog_protocol::api::Funding {
-                value,
-                deadline,
-                signature,
-            })
+            // Valid a day past the job's deadline: the hub uses it in an epoch before that.
+            Some(funding_permit(ctx, value, spec.deadline + 86_400).await?)
         }
         None => None,
     };

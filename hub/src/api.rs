@@ -45,6 +45,8 @@ use crate::store::{AssignmentRow, BlobKind, JobRow, OwnedBlob, StoreError};
 
 pub use crate::state::Limits;
 
+mod services;
+
 /// The header naming an escrow the caller has open with this hub, on an
 /// upload: what it has at stake raises its storage quota.
 pub const ESCROW_HEADER: &str = "x-fog-escrow";
@@ -213,6 +215,11 @@ fn buyer(app: &Shared, headers: &HeaderMap) -> ApiResult<Address> {
     }
 }
 
+/// The connected miner a request's session token belongs to.
+pub(crate) fn connected_miner(app: &Shared, headers: &HeaderMap) -> ApiResult<Address> {
+    miner(app, headers)
+}
+
 fn miner(app: &Shared, headers: &HeaderMap) -> ApiResult<Address> {
     match principal(app, headers)? {
         Principal::Miner(a) => Ok(a),
@@ -265,6 +272,20 @@ pub fn router(app: AppState) -> axum::Router {
         .route("/v1/blobs/{hash}/publish", post(publish_blob))
         .route("/v1/miner/ws", get(crate::sessions::miner_ws))
         .route("/v1/miner/blobs/{hash}", get(miner_blob))
+        .route(
+            "/v1/services",
+            post(services::service_up).get(services::list_services),
+        )
+        .route("/v1/services/{serviceId}", get(services::service_status))
+        .route("/v1/services/{serviceId}/logs", get(services::service_logs))
+        .route(
+            "/v1/services/{serviceId}/stop",
+            post(services::stop_service),
+        )
+        .route(
+            "/v1/services/{serviceId}/top-up",
+            post(services::service_top_up),
+        )
         .layer(DefaultBodyLimit::max(json_limit))
         .merge(blob_routes)
         .fallback(|| async {
@@ -284,6 +305,7 @@ pub fn router(app: AppState) -> axum::Router {
             rate_limit,
         ))
         .layer(axum::middleware::map_response(json_errors))
+        .merge(crate::proxy::router())
         .with_state(app)
 }
 
@@ -592,28 +614,13 @@ async fn check_batched(
     funding: Option<&fog_protocol::api::Funding>,
 ) -> ApiResult<Option<crate::store::FundingRow>> {
     let unfit = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
-    let signer = auth
-        .signer(&batch.domain)
-        .map_err(|e| ApiError::bad(format!("auth.signature: {e}")))?;
-    if signer != buyer {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("auth is signed by {signer}, the spec by {buyer}: the buyer signs both"),
-        ));
-    }
+    check_auth("auth", app, batch, buyer, auth)?;
     let a = &auth.payload;
     let expected = fog_protocol::batch::batch_job_id(buyer, a.salt);
     if job_id != expected {
         return Err(unfit(format!(
             "jobId must be the batched id of your salt {}: {expected}",
             a.salt
-        )));
-    }
-    if a.hub != app.chain.hub() {
-        return Err(unfit(format!(
-            "auth names hub {}, this hub is {}",
-            a.hub,
-            app.chain.hub()
         )));
     }
     if a.specHash != spec.spec_hash()
@@ -625,20 +632,72 @@ async fn check_batched(
             "auth's specHash, maxPayment, deadline and replicas must be the spec's".into(),
         ));
     }
+    ensure_covered(app, batch, buyer, spec.maxPayment, funding, a.deadline).await
+}
+
+/// An authorisation (`what` names it in messages) signed by `buyer` for
+/// this hub, accepting its commission, with a deadline within the horizon.
+fn check_auth(
+    what: &str,
+    app: &Shared,
+    batch: &crate::state::BatchPath,
+    buyer: Address,
+    auth: &fog_protocol::batch::SignedJobAuth,
+) -> ApiResult<()> {
+    let unfit = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+    let signer = auth
+        .signer(&batch.domain)
+        .map_err(|e| ApiError::bad(format!("{what}.signature: {e}")))?;
+    if signer != buyer {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{what} is signed by {signer}, not by the buyer {buyer}: the buyer signs every authorisation"
+            ),
+        ));
+    }
+    let a = &auth.payload;
+    if a.hub != app.chain.hub() {
+        return Err(unfit(format!(
+            "{what} names hub {}, this hub is {}",
+            a.hub,
+            app.chain.hub()
+        )));
+    }
     if a.maxFeeBps < app.fee_bps {
         return Err(unfit(format!(
-            "auth accepts a commission of {} bps; this hub takes {}",
+            "{what} accepts a commission of {} bps; this hub takes {}",
             a.maxFeeBps, app.fee_bps
         )));
     }
     let now = app.chain.clock().unix_now();
+    if a.deadline <= now {
+        return Err(unfit(format!(
+            "{what}'s deadline {} has passed",
+            a.deadline
+        )));
+    }
     if a.deadline > now + batch.auth_horizon_secs {
         return Err(unfit(format!(
-            "the deadline is {} s away; batched jobs take at most {} s (use an escrow for longer ones)",
+            "{what}'s deadline is {} s away; batched work takes at most {} s (use an escrow for longer jobs, top up services)",
             a.deadline.saturating_sub(now),
             batch.auth_horizon_secs
         )));
     }
+    Ok(())
+}
+
+/// The buyer's batch account (with permits waiting for an epoch, and
+/// `funding` if given) covers `extra` on top of everything it already
+/// authorised for unsettled jobs and services; 402 says how much is missing.
+async fn ensure_covered(
+    app: &Shared,
+    batch: &crate::state::BatchPath,
+    buyer: Address,
+    extra: U256,
+    funding: Option<&fog_protocol::api::Funding>,
+    used_until: u64,
+) -> ApiResult<Option<crate::store::FundingRow>> {
     let contract = fog_protocol::contracts::batch_settlement::BatchSettlement::new(
         batch.contract,
         app.chain.provider(),
@@ -650,21 +709,23 @@ async fn check_batched(
         )
     })?;
     let funding = match funding {
-        Some(f) => Some(check_funding(app, batch, buyer, f, a.deadline).await?),
+        Some(f) => Some(check_funding(app, batch, buyer, f, used_until).await?),
         None => None,
     };
-    let balance = fog_protocol::U256::from(account.balance)
+    let balance = U256::from(account.balance)
         + app.store.pending_funding_of(buyer).await?
-        + funding
-            .as_ref()
-            .map_or(fog_protocol::U256::ZERO, |f| f.value);
-    let outstanding = app.store.outstanding_batched(buyer).await?;
-    let needed = outstanding.saturating_add(spec.maxPayment);
+        + funding.as_ref().map_or(U256::ZERO, |f| f.value);
+    let outstanding = app
+        .store
+        .outstanding_batched(buyer)
+        .await?
+        .saturating_add(app.store.outstanding_services(buyer).await?);
+    let needed = outstanding.saturating_add(extra);
     if balance < needed {
         return Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
             format!(
-                "your batch account holds {balance} (base units, with any permit waiting for an epoch) and {outstanding} is already authorised for unsettled jobs: deposit at least {} more (`fog account deposit`, or a permit in `funding`)",
+                "your batch account holds {balance} (base units, with any permit waiting for an epoch) and {outstanding} is already authorised for unsettled jobs and services: deposit at least {} more (`fog account deposit`, or a permit in `funding`)",
                 needed - balance
             ),
         ));
@@ -922,21 +983,52 @@ async fn job_logs(
     let caller = buyer(&app, &headers)?;
     let Query(query) = query.map_err(|e| ApiError::bad(e.body_text()))?;
     let job = own_job(&app, caller, parse_hash("job id", &job_id)?).await?;
+    Ok(log_response(app, LogSource::Job(job.job_id), &query))
+}
+
+/// Whose logs a log response streams.
+#[derive(Clone, Copy, Debug)]
+enum LogSource {
+    Job(B256),
+    Service(B256),
+}
+
+impl LogSource {
+    async fn read(self, app: &Shared, after: i64) -> Result<Vec<crate::store::LogRow>, StoreError> {
+        match self {
+            Self::Job(id) => app.store.logs(id, after, 500).await,
+            Self::Service(id) => app.store.service_logs(id, after, 500).await,
+        }
+    }
+
+    /// No more lines will come.
+    async fn ended(self, app: &Shared) -> bool {
+        match self {
+            Self::Job(id) => matches!(app.store.job(id).await, Ok(Some(j)) if j.state.is_final()),
+            Self::Service(id) => {
+                matches!(app.store.service(id).await, Ok(Some(s)) if s.state.is_final())
+            }
+        }
+    }
+}
+
+/// NDJSON log lines after `query.after`; with `follow` the response stays
+/// open until the job or service ends.
+fn log_response(app: AppState, source: LogSource, query: &LogQuery) -> Response {
     let follow = query.follow.unwrap_or(false);
     let start = query.after.unwrap_or(0);
-    let stream = futures_util::stream::unfold(
-        (app, job.job_id, start, false),
-        move |(app, job_id, after, done)| async move {
+    let stream =
+        futures_util::stream::unfold((app, start, false), move |(app, after, done)| async move {
             if done {
                 return None;
             }
             loop {
-                let rows = match app.store.logs(job_id, after, 500).await {
+                let rows = match source.read(&app, after).await {
                     Ok(rows) => rows,
                     Err(e) => {
                         return Some((
                             Err(std::io::Error::other(e.to_string())),
-                            (app, job_id, after, true),
+                            (app, after, true),
                         ));
                     }
                 };
@@ -947,16 +1039,14 @@ async fn job_logs(
                         text.push_str(&serde_json::to_string(row).unwrap_or_default());
                         text.push('\n');
                     }
-                    return Some((Ok::<_, std::io::Error>(text), (app, job_id, next, false)));
+                    return Some((Ok::<_, std::io::Error>(text), (app, next, false)));
                 }
                 if !follow {
                     return None;
                 }
-                let ended =
-                    matches!(app.store.job(job_id).await, Ok(Some(j)) if j.state.is_final());
-                if ended {
+                if source.ended(&app).await {
                     // One last read: lines stored just before the end.
-                    let rest = app.store.logs(job_id, after, 500).await.unwrap_or_default();
+                    let rest = source.read(&app, after).await.unwrap_or_default();
                     if rest.is_empty() {
                         return None;
                     }
@@ -964,13 +1054,12 @@ async fn job_logs(
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-        },
-    );
-    Ok((
+        });
+    (
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{jobId}/output", tag = "jobs",
@@ -1396,7 +1485,9 @@ fn miner_ws_doc() {}
     paths(
         healthz, metrics, openapi_document, hub_info, challenge, login, quote, quota, submit,
         list_jobs, job_status, job_logs, job_output, job_proof, public_proof, cancel_job, put_blob, get_blob,
-        blob_info, publish_blob, put_output, miner_blob, miner_ws_doc
+        blob_info, publish_blob, put_output, miner_blob, miner_ws_doc,
+        services::service_up, services::list_services, services::service_status,
+        services::service_logs, services::stop_service, services::service_top_up
     ),
     components(schemas(ErrorBody)),
     modifiers(&Conventions)

@@ -21,7 +21,10 @@ use fog_protocol::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
+use crate::proxy::Routes;
 use crate::scheduler::{FairQueue, Request, Scheduler};
+
+mod services;
 use crate::store::{
     AssignmentRow, AssignmentState, JobRow, JobState, MinerOutcome, Store, StoreError,
 };
@@ -46,6 +49,8 @@ pub struct EngineConfig {
     pub prepare_timeout: Duration,
     /// The hub's commission, in basis points, as the registry holds it.
     pub fee_bps: u16,
+    /// The registry's version of the hub's signer (named in batched leaves).
+    pub signer_version: u16,
 }
 
 /// The engine's two clocks.
@@ -75,6 +80,8 @@ pub enum Event {
         miner: Address,
         conn: u64,
         running: Vec<B256>,
+        /// Service segments the miner runs.
+        services: Vec<B256>,
     },
     MinerLeft {
         miner: Address,
@@ -126,6 +133,41 @@ pub enum Event {
         spec: Box<fog_protocol::JobSpec>,
         reply: oneshot::Sender<Quote>,
     },
+    /// A service was stored (or topped up): load it and place its replicas.
+    ServiceQueued {
+        service_id: B256,
+    },
+    /// A service segment's container runs.
+    ServiceStarted {
+        miner: Address,
+        job_id: B256,
+    },
+    /// A service segment's container is gone.
+    ServiceStopped {
+        miner: Address,
+        job_id: B256,
+        error: Option<String>,
+    },
+    /// A miner's cumulative receipt for a service segment.
+    Usage {
+        miner: Address,
+        receipt: Box<SignedReceipt>,
+    },
+    /// One health check of a service segment through the proxy.
+    Probe {
+        job_id: B256,
+        ok: bool,
+    },
+    /// The buyer stops a service.
+    StopService {
+        service_id: B256,
+        reply: oneshot::Sender<std::result::Result<(), String>>,
+    },
+    /// The live segments of a service: (segment, answers now, periods counted).
+    ServiceHealth {
+        service_id: B256,
+        reply: oneshot::Sender<Vec<(B256, bool, u64)>>,
+    },
     /// May `miner` fetch input blob `hash` (it holds a live job that needs it)?
     MayFetch {
         miner: Address,
@@ -176,6 +218,11 @@ impl EngineHandle {
         let (reply, answer) = oneshot::channel();
         self.send(make(reply)).await?;
         answer.await.map_err(|_| EngineGone)
+    }
+
+    /// The engine has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
     }
 }
 
@@ -284,6 +331,12 @@ pub struct Engine {
     clock: SharedClock,
     /// The machine's time: how long assignments take is measured by it.
     wall: SharedClock,
+    /// Live services and their segments.
+    services: services::ServiceBook,
+    /// Log bytes stored per live service segment.
+    service_log_bytes: HashMap<B256, usize>,
+    /// The services' replicas as the proxy sees them.
+    routes: std::sync::Arc<Routes>,
 }
 
 /// A live assignment waiting for its miner to come back.
@@ -337,7 +390,16 @@ impl Engine {
             jobs: HashMap::new(),
             sessions: HashMap::new(),
             orphans: HashMap::new(),
+            services: services::ServiceBook::default(),
+            service_log_bytes: HashMap::new(),
+            routes: std::sync::Arc::default(),
         }
+    }
+
+    /// Publishes services' replicas to `routes` (the proxy's).
+    pub fn with_routes(mut self, routes: std::sync::Arc<Routes>) -> Self {
+        self.routes = routes;
+        self
     }
 
     /// Loads the unfinished jobs and starts the engine; returns its handle.
@@ -394,6 +456,9 @@ impl Engine {
                 "resumed unfinished jobs"
             );
         }
+        for service in self.store.live_services().await? {
+            self.service_queued(service.service_id).await?;
+        }
         self.update_gauges();
         Ok(())
     }
@@ -437,11 +502,37 @@ impl Engine {
                 miner,
                 conn,
                 running,
-            } => self.heartbeat(miner, conn, &running).await?,
+                services,
+            } => {
+                self.heartbeat(miner, conn, &running).await?;
+                if self.is_current(miner, conn) {
+                    self.services_heartbeat(miner, &services);
+                }
+            }
             Event::MinerLeft { miner, conn } => {
                 if self.is_current(miner, conn) {
                     self.miner_left(miner, "disconnected");
+                    self.services_miner_left(miner).await?;
                 }
+            }
+            Event::ServiceQueued { service_id } => self.service_queued(service_id).await?,
+            Event::ServiceStarted { miner, job_id } => self.service_started(miner, job_id),
+            Event::ServiceStopped {
+                miner,
+                job_id,
+                error,
+            } => {
+                let why = error.unwrap_or_else(|| "its container stopped".into());
+                self.service_gone(miner, job_id, why).await?;
+            }
+            Event::Usage { miner, receipt } => self.service_usage(miner, *receipt).await?,
+            Event::Probe { job_id, ok } => self.service_probe(job_id, ok).await?,
+            Event::StopService { service_id, reply } => {
+                let answer = self.stop_service(service_id).await?;
+                let _ = reply.send(answer);
+            }
+            Event::ServiceHealth { service_id, reply } => {
+                let _ = reply.send(self.service_health(service_id));
             }
             Event::JobQueued { job_id } => {
                 if let Some(row) = self.store.job(job_id).await?
@@ -482,6 +573,14 @@ impl Engine {
                 miner,
                 job_id,
                 reason,
+            } if self.is_segment(job_id) => {
+                self.service_gone(miner, job_id, format!("rejected by the miner: {reason}"))
+                    .await?;
+            }
+            Event::Rejected {
+                miner,
+                job_id,
+                reason,
             } => {
                 if let Some(id) = self.live_assignment(job_id, miner) {
                     let why = format!("rejected by the miner: {reason}");
@@ -489,6 +588,18 @@ impl Engine {
                         .await?;
                     self.dispatch().await?;
                 }
+            }
+            Event::Log {
+                miner,
+                job_id,
+                stream,
+                data,
+            } if self.is_segment(job_id) => {
+                let stream = match stream {
+                    LogStream::Stdout => "stdout",
+                    LogStream::Stderr => "stderr",
+                };
+                self.service_log(miner, job_id, stream, &data).await?;
             }
             Event::Log {
                 miner,
@@ -602,16 +713,19 @@ impl Engine {
         self.sessions.get(&miner).is_some_and(|s| s.conn == conn)
     }
 
-    /// Resources of the live assignments on `miner`.
+    /// Resources of the live assignments and service segments on `miner`.
     fn placed_on(&self, miner: Address) -> Vec<Resources> {
-        self.jobs
+        let mut placed: Vec<Resources> = self
+            .jobs
             .values()
             .flat_map(|j| {
                 j.live()
                     .filter(move |a| a.miner == miner)
                     .map(move |_| j.row.spec.resources.clone())
             })
-            .collect()
+            .collect();
+        placed.extend(self.service_resources_on(miner));
+        placed
     }
 
     fn live_assignment(&self, job_id: B256, miner: Address) -> Option<String> {
@@ -781,7 +895,9 @@ impl Engine {
                 });
             }
             self.miner_left(miner, "missed heartbeats");
+            self.services_miner_left(miner).await?;
         }
+        self.services_tick().await?;
         let expired: Vec<(String, B256)> = self
             .orphans
             .iter()
@@ -1394,6 +1510,7 @@ mod tests {
                 assignment_grace: Duration::from_secs(GRACE),
                 prepare_timeout: Duration::from_secs(PREPARE),
                 fee_bps: 0,
+                signer_version: 0,
             },
             Metrics::new(),
             Clocks {

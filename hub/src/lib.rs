@@ -23,6 +23,7 @@ pub mod config;
 pub mod engine;
 pub mod epochs;
 pub mod metrics;
+pub mod proxy;
 pub mod ratelimit;
 pub mod scheduler;
 pub mod service;

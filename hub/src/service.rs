@@ -98,6 +98,7 @@ pub async fn serve(
         .rpc_url
         .parse()
         .map_err(|e| ServeError::Deployment(format!("rpc_url {:?}: {e}", config.rpc_url)))?;
+    let signer_version = signer_version(&chain, &deployment, config.hub).await?;
     let settler = crate::settle::Settler::new(
         store.clone(),
         chain.clone(),
@@ -106,10 +107,7 @@ pub async fn serve(
         config.hub,
         metrics.clone(),
     )
-    .with_batch_terms(
-        signer_version(&chain, &deployment, config.hub).await?,
-        fee_bps,
-    );
+    .with_batch_terms(signer_version, fee_bps);
     // The batched path: when the deployment has it and this hub settles.
     let batch = if config.settlement.enabled && deployment.batch != fog_protocol::Address::ZERO {
         Some(batch_path(&deployment, &config, &rpc_url, &signer, store.clone()).await?)
@@ -139,6 +137,7 @@ pub async fn serve(
             assignment_grace: Duration::from_secs(config.miners.assignment_grace_secs),
             prepare_timeout: Duration::from_secs(config.miners.prepare_timeout_secs),
             fee_bps,
+            signer_version,
         },
         metrics.clone(),
         crate::engine::Clocks {
@@ -158,7 +157,10 @@ pub async fn serve(
             }
         })
     };
-    let (engine, engine_task) = engine.start().await?;
+    let routes = std::sync::Arc::new(crate::proxy::Routes::default());
+    let proxy = std::sync::Arc::new(crate::proxy::Proxy::new(routes.clone()));
+    let (engine, engine_task) = engine.with_routes(routes).start().await?;
+    let prober_task = tokio::spawn(crate::proxy::run_prober(proxy.clone(), engine.clone()));
     let limits = &config.limits;
     let shared = Arc::new(Shared {
         store,
@@ -186,6 +188,7 @@ pub async fn serve(
         fee_bps,
         next_conn: Default::default(),
         batch,
+        proxy,
     });
     let sweep_task = tokio::spawn(sweep(shared.clone()));
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -207,6 +210,7 @@ pub async fn serve(
     settle_task.abort();
     epochs_task.abort();
     sweep_task.abort();
+    prober_task.abort();
     Ok(())
 }
 

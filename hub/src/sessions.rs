@@ -189,6 +189,9 @@ fn kind(msg: &MinerMessage) -> &'static str {
         MinerMessage::Log { .. } => "log",
         MinerMessage::Finished { .. } => "finished",
         MinerMessage::Failed { .. } => "failed",
+        MinerMessage::ServiceStarted { .. } => "serviceStarted",
+        MinerMessage::ServiceStopped { .. } => "serviceStopped",
+        MinerMessage::Usage { .. } => "usage",
     }
 }
 
@@ -262,7 +265,10 @@ async fn relay(
                 };
                 let event = match msg {
                     MinerMessage::Offer { offer } => Event::MinerOffer { miner, conn, offer },
-                    MinerMessage::Heartbeat { running, .. } => Event::Heartbeat { miner, conn, running },
+                    MinerMessage::Heartbeat { running, services, .. } => Event::Heartbeat { miner, conn, running, services },
+                    MinerMessage::ServiceStarted { job_id } => Event::ServiceStarted { miner, job_id },
+                    MinerMessage::ServiceStopped { job_id, error } => Event::ServiceStopped { miner, job_id, error },
+                    MinerMessage::Usage { receipt } => Event::Usage { miner, receipt: Box::new(receipt) },
                     MinerMessage::Accepted { job_id } => Event::Accepted { miner, job_id },
                     MinerMessage::Started { job_id } => Event::Started { miner, job_id },
                     MinerMessage::Rejected { job_id, reason } => Event::Rejected { miner, job_id, reason },

@@ -47,6 +47,8 @@ pub struct Shared {
     pub next_conn: AtomicU64,
     /// The batched settlement path, when the deployment has it and settlement is on.
     pub batch: Option<BatchPath>,
+    /// Services' entry point: their replicas, tunnels and pooled connections.
+    pub proxy: Arc<crate::proxy::Proxy>,
 }
 
 /// What the batched settlement path needs at request time.

@@ -9,6 +9,9 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+mod services;
+pub use services::{AuthRow, SegmentRow, ServiceRow};
+
 use fog_protocol::{Address, B256, JobSpec, Signature, SignedReceipt, U256};
 use sqlx::Row;
 use sqlx::sqlite::{

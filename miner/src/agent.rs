@@ -75,6 +75,8 @@ struct Shared {
     /// Messages for the hub from running jobs; they wait here across reconnects.
     outbox: mpsc::Sender<MinerMessage>,
     jobs: std::sync::Mutex<HashMap<B256, CancellationToken>>,
+    /// Service segments (long-running containers) this miner runs.
+    services: Arc<crate::services::Services>,
 }
 
 impl Shared {
@@ -124,6 +126,7 @@ pub async fn run(
         token: Arc::default(),
         outbox,
         jobs: std::sync::Mutex::default(),
+        services: Arc::default(),
     });
     let reconnect = || {
         ExponentialBuilder::default()
@@ -264,7 +267,8 @@ async fn session<B: Iterator<Item = Duration>>(
                 seq += 1;
                 let free = runner.capacity().free();
                 let running = shared.held_jobs();
-                send(&mut socket, MinerMessage::Heartbeat { seq, free, running }).await?;
+                let services = shared.services.held();
+                send(&mut socket, MinerMessage::Heartbeat { seq, free, running, services }).await?;
             }
             out = pending.recv() => {
                 if let Some(msg) = out {
@@ -281,6 +285,27 @@ async fn session<B: Iterator<Item = Duration>>(
                     if let Some(cancel) = shared.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&job_id) {
                         cancel.cancel();
                     }
+                }
+                HubMessage::RunService { assignment, spec, auth } => {
+                    let reply = match check_assignment(shared, hub, hub_signer, &assignment) {
+                        Ok(()) => shared.services.start(service_context(shared), assignment, *spec, *auth),
+                        Err(reason) => MinerMessage::Rejected { job_id: assignment.payload.jobId, reason },
+                    };
+                    send(&mut socket, reply).await?;
+                }
+                HubMessage::Usage { job_id, periods } => {
+                    match shared.services.usage(&service_context(shared), job_id, periods) {
+                        Ok(reply) => send(&mut socket, reply).await?,
+                        Err(e) => tracing::warn!(segment = %job_id, periods, error = e, "not signing usage"),
+                    }
+                }
+                HubMessage::StopService { job_id, reason } => {
+                    tracing::info!(segment = %job_id, reason, "the hub stops the service segment");
+                    shared.services.stop(job_id);
+                }
+                HubMessage::OpenTunnel { job_id, tunnel } => {
+                    let token = shared.token.read().await.clone();
+                    shared.services.open_tunnel(&service_context(shared), token, job_id, tunnel);
                 }
                 HubMessage::Error { message } => tracing::warn!(message, "the hub reports an error"),
                 other => tracing::warn!(?other, "unexpected message from the hub"),
@@ -335,6 +360,35 @@ async fn deliver(
     Ok(())
 }
 
+/// An assignment is this session's hub's, signed by its registered signer.
+fn check_assignment(
+    shared: &Shared,
+    hub: Address,
+    hub_signer: Address,
+    signed: &SignedAssignment,
+) -> Result<(), String> {
+    if signed.payload.hub != hub {
+        return Err(format!(
+            "the assignment names hub {}, not this session's hub",
+            signed.payload.hub
+        ));
+    }
+    signed
+        .verify_signed_by(shared.runner.domain(), hub_signer)
+        .map_err(|e| format!("the assignment's signature: {e}"))
+}
+
+/// What a service segment needs from the agent.
+fn service_context(shared: &Shared) -> crate::services::Context {
+    crate::services::Context {
+        runner: Arc::clone(&shared.runner),
+        outbox: shared.outbox.clone(),
+        work_dir: shared.config.work_dir.clone(),
+        hub_url: shared.config.hub_url.clone(),
+        http: shared.http.clone(),
+    }
+}
+
 /// Admits an assignment and starts it, or says why not.
 fn take_assignment(
     shared: &Arc<Shared>,
@@ -346,14 +400,8 @@ fn take_assignment(
 ) -> MinerMessage {
     let job_id = signed.payload.jobId;
     let reject = |reason: String| MinerMessage::Rejected { job_id, reason };
-    if signed.payload.hub != hub {
-        return reject(format!(
-            "the assignment names hub {}, not this session's hub",
-            signed.payload.hub
-        ));
-    }
-    if let Err(e) = signed.verify_signed_by(shared.runner.domain(), hub_signer) {
-        return reject(format!("the assignment's signature: {e}"));
+    if let Err(reason) = check_assignment(shared, hub, hub_signer, &signed) {
+        return reject(reason);
     }
     let at = Conditions {
         now: chrono::Utc::now(),

@@ -27,6 +27,7 @@ pub mod metering;
 pub mod pricing;
 pub mod runner;
 pub mod schedule;
+pub mod services;
 pub mod settle;
 
 /// The miner's key: see [`fog_protocol::keys`].

@@ -163,6 +163,36 @@ impl Runner {
         spec: JobSpec,
         at: Conditions,
     ) -> Result<Admitted, RunError> {
+        let actual = spec.spec_hash();
+        self.admit_as(assignment, spec, actual, at)
+    }
+
+    /// Admits one segment of a service: the assignment names the service's
+    /// spec hash; `job` is the container run for it ([`ServiceSpec::job_view`]).
+    ///
+    /// [`ServiceSpec::job_view`]: fog_protocol::service::ServiceSpec::job_view
+    pub fn admit_service(
+        &self,
+        assignment: Assignment,
+        service: &fog_protocol::service::ServiceSpec,
+        job: JobSpec,
+        at: Conditions,
+    ) -> Result<Admitted, RunError> {
+        self.admit_as(assignment, job, service.spec_hash(), at)
+    }
+
+    /// Signs a receipt with this miner's key under the escrow's domain.
+    pub fn sign_receipt(&self, receipt: Receipt) -> Result<SignedReceipt, RunError> {
+        Ok(SignedReceipt::sign(receipt, &self.key, &self.domain)?)
+    }
+
+    fn admit_as(
+        &self,
+        assignment: Assignment,
+        spec: JobSpec,
+        actual: B256,
+        at: Conditions,
+    ) -> Result<Admitted, RunError> {
         let me = self.address();
         if assignment.miner != me {
             return Err(RunError::WrongMiner {
@@ -170,7 +200,6 @@ impl Runner {
                 me,
             });
         }
-        let actual = spec.spec_hash();
         if assignment.specHash != actual {
             return Err(RunError::SpecMismatch {
                 assigned: assignment.specHash,

@@ -452,6 +452,134 @@ pub struct Quota {
     pub stake: U256,
 }
 
+// ---- services ----------------------------------------------------------------------------
+
+text_enum!(
+    /// Where a service is.
+    ServiceState {
+        /// Waiting for miners, or for its first replica to answer.
+        Starting = "starting",
+        /// At least one replica answers its health check.
+        Running = "running",
+        /// Stopped by its buyer; its last periods are settled.
+        Stopped = "stopped",
+        /// Stopped by the hub: its budget or authorisations ran out, or it
+        /// could not be kept running (see `reason`).
+        Ended = "ended",
+    }
+);
+
+impl ServiceState {
+    /// The service will run no more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Stopped | Self::Ended)
+    }
+}
+
+/// `POST /v1/services`: start a service, paid on the batched path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceUpRequest {
+    #[schema(value_type = schema::ServiceSpec)]
+    pub spec: crate::service::ServiceSpec,
+    /// Segment authorisations (salts `segment_salt(serviceId, 0..)`), each for
+    /// the service's spec hash and this hub; together at most `maxSpend`.
+    #[schema(value_type = Vec<schema::SignedJobAuth>)]
+    pub auths: Vec<crate::batch::SignedJobAuth>,
+    /// A permit for the batch contract the hub carries in its next epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<Funding>,
+}
+
+/// `POST /v1/services/{serviceId}/top-up`: more segment authorisations
+/// (the next salts), raising what the service may spend and how long it may run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TopUpRequest {
+    #[schema(value_type = Vec<schema::SignedJobAuth>)]
+    pub auths: Vec<crate::batch::SignedJobAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<Funding>,
+}
+
+/// One segment: one miner's stint of one replica, settled as one batched job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SegmentView {
+    /// Its batched job id.
+    #[schema(value_type = schema::Hash)]
+    pub job_id: B256,
+    #[schema(value_type = schema::Address)]
+    pub miner: Address,
+    pub replica: u16,
+    pub started_at: u64,
+    /// Absent while it runs.
+    pub ended_at: Option<u64>,
+    /// Healthy periods its miner's last receipt covers.
+    pub periods: u64,
+    /// What the buyer pays for it (commission included).
+    #[schema(value_type = schema::Amount)]
+    pub amount: U256,
+    /// Answers its health check now (a live segment).
+    pub healthy: bool,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+    /// Its batched settlement, once it ended with a receipt.
+    pub settlement: Option<SettlementState>,
+}
+
+/// `GET /v1/services/{serviceId}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceStatus {
+    #[schema(value_type = schema::Hash)]
+    pub service_id: B256,
+    #[schema(value_type = schema::Hash)]
+    pub spec_hash: B256,
+    pub state: ServiceState,
+    pub reason: Option<String>,
+    /// Path on this hub that reaches the service (`/s/<serviceId>/`).
+    pub path: String,
+    #[schema(value_type = schema::ServiceSpec)]
+    pub spec: crate::service::ServiceSpec,
+    /// Every segment, oldest first.
+    pub segments: Vec<SegmentView>,
+    /// What its segments cost so far.
+    #[schema(value_type = schema::Amount)]
+    pub spent: U256,
+    /// What its unused authorisations still allow.
+    #[schema(value_type = schema::Amount)]
+    pub authorised: U256,
+    /// Segment authorisations the hub holds, used or not: a top-up's
+    /// authorisations take the salts from this index on.
+    pub authorisations: u64,
+    pub created_at: u64,
+    pub ended_at: Option<u64>,
+}
+
+/// A service as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSummary {
+    #[schema(value_type = schema::Hash)]
+    pub service_id: B256,
+    pub state: ServiceState,
+    pub path: String,
+    /// Replicas answering now.
+    pub healthy_replicas: u16,
+    pub replicas: u16,
+    #[schema(value_type = schema::Amount)]
+    pub spent: U256,
+    pub created_at: u64,
+}
+
+/// `GET /v1/services`: the caller's services, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceList {
+    pub services: Vec<ServiceSummary>,
+}
+
 /// Schemas of the chain types (declared with `sol!`), for the OpenAPI
 /// document only: the real types are in [`crate::types`] and [`crate::signing`].
 pub mod schema {
@@ -477,6 +605,46 @@ pub mod schema {
     #[derive(ToSchema)]
     #[schema(as = Amount, value_type = String, pattern = r"^(0x[0-9a-fA-F]{1,64}|[0-9]{1,78})$")]
     pub struct Amount(String);
+
+    /// How the hub checks a service (the EIP-712 `HealthCheck`).
+    #[derive(ToSchema)]
+    #[schema(as = HealthCheck)]
+    pub struct HealthCheck {
+        /// GET path; a status below 400 is healthy.
+        path: String,
+        #[schema(minimum = 1, maximum = 3600)]
+        intervalSecs: u32,
+        /// Consecutive failures before the replica is restarted elsewhere.
+        #[schema(minimum = 1, maximum = 100)]
+        failures: u16,
+    }
+
+    /// A service spec (the EIP-712 `ServiceSpec`); see docs/services.md.
+    #[derive(ToSchema)]
+    #[schema(as = ServiceSpec)]
+    pub struct ServiceSpec {
+        salt: Hash,
+        #[schema(
+            pattern = r"^(sha256:[0-9a-f]{64}|[A-Za-z0-9._/:-]+@sha256:[0-9a-f]{64})$",
+            max_length = 512
+        )]
+        image: String,
+        command: Vec<String>,
+        env: Vec<EnvVar>,
+        resources: Resources,
+        #[schema(minimum = 1, maximum = 65535)]
+        port: u16,
+        health: HealthCheck,
+        #[schema(maximum = 1)]
+        network: u8,
+        placement: Placement,
+        #[schema(minimum = 1, maximum = 16)]
+        replicas: u16,
+        #[schema(minimum = 5, maximum = 86400)]
+        periodSecs: u32,
+        pricePerPeriod: Amount,
+        maxSpend: Amount,
+    }
 
     /// A job spec (the EIP-712 `JobSpec`); see the README for each field.
     #[derive(ToSchema)]

@@ -9,6 +9,7 @@
 //! - [`signing`]: the EIP-712 domain, hashing, signing and recovery;
 //! - [`spec`]: validation of job specs, image references, network policy;
 //! - [`output`]: the deterministic output archive, its sha256, its size limit and safe unpacking;
+//! - [`service`]: long-running services: their spec, ids and per-period billing;
 //! - [`wire`]: versioned hub↔miner messages;
 //! - [`keys`]: encrypted keystore files (miners, hubs, buyers).
 
@@ -20,6 +21,7 @@ pub mod contracts;
 pub mod deploy;
 pub mod keys;
 pub mod output;
+pub mod service;
 pub mod signature_hex;
 pub mod signing;
 pub mod spec;

@@ -349,7 +349,7 @@ impl JobSpec {
         Ok(())
     }
 
-    fn validate_text(&self) -> Result<(), SpecError> {
+    pub(crate) fn validate_text(&self) -> Result<(), SpecError> {
         if self.command.len() > limits::MAX_COMMAND_ARGS {
             return Err(SpecError::TooManyArgs(self.command.len()));
         }
@@ -430,7 +430,7 @@ impl JobSpec {
         Ok(())
     }
 
-    fn validate_placement(&self) -> Result<(), SpecError> {
+    pub(crate) fn validate_placement(&self) -> Result<(), SpecError> {
         let placement = &self.placement;
         let label_ok = |s: &str| {
             s.len() <= limits::MAX_LABEL_LEN
@@ -511,7 +511,7 @@ fn validate_output_path(path: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn validate_resources(r: &Resources) -> Result<(), SpecError> {
+pub(crate) fn validate_resources(r: &Resources) -> Result<(), SpecError> {
     let ranged = |field, value: u64, min: u64, max: u64| {
         if value == 0 {
             Err(SpecError::ZeroResource { field })

@@ -23,6 +23,21 @@ pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// given up for lost.
 pub const MAX_RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The `Upgrade` protocol of a miner's tunnel back to its hub
+/// (`GET /v1/miner/tunnel/{tunnel}`): after `101 Switching Protocols` the
+/// connection carries the bytes of one TCP connection to a service's port.
+pub const TUNNEL_PROTOCOL: &str = "fog-tunnel";
+
+/// Header a miner sends instead of upgrading when it cannot reach the
+/// service's port: its value says why, and the hub answers the waiting
+/// request with it at once.
+pub const TUNNEL_ERROR_HEADER: &str = "x-fog-tunnel-error";
+
+/// Where a miner dials back for tunnel `tunnel`.
+pub fn tunnel_path(tunnel: B256) -> String {
+    format!("/v1/miner/tunnel/{tunnel}")
+}
+
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -233,6 +248,9 @@ pub enum MinerMessage {
         seq: u64,
         free: Resources,
         running: Vec<B256>,
+        /// Service segments whose containers this miner keeps running.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        services: Vec<B256>,
     },
     /// The miner took the assignment and is preparing it (image, inputs).
     Accepted { job_id: B256 },
@@ -257,6 +275,17 @@ pub enum MinerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<String>,
     },
+    /// A service segment's container is running and its port may be tried.
+    ServiceStarted { job_id: B256 },
+    /// A service segment's container is gone (it exited, could not start, or
+    /// was stopped); `error` says why when it was not asked to stop.
+    ServiceStopped {
+        job_id: B256,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Answer to [`HubMessage::Usage`]: the segment's cumulative receipt.
+    Usage { receipt: SignedReceipt },
     /// The job could not be run to a receipt.
     Failed {
         job_id: B256,
@@ -311,6 +340,20 @@ pub enum HubMessage {
     },
     /// Stop working on this job.
     Cancel { job_id: B256, reason: String },
+    /// Keep this service running: one segment (`assignment.jobId`) of it,
+    /// paid under `auth` per period the hub counts healthy.
+    RunService {
+        assignment: SignedAssignment,
+        spec: Box<crate::service::ServiceSpec>,
+        auth: Box<crate::batch::SignedJobAuth>,
+    },
+    /// Sign the segment's cumulative receipt for `periods` healthy periods.
+    Usage { job_id: B256, periods: u64 },
+    /// Stop the segment's container; the hub pays up to its last receipt.
+    StopService { job_id: B256, reason: String },
+    /// Open a tunnel to the segment's port: connect back to the hub at
+    /// `/v1/miner/tunnel/{tunnel}` and carry bytes both ways.
+    OpenTunnel { job_id: B256, tunnel: B256 },
     /// The hub refused the last frame, or is closing the session.
     Error { message: String },
 }

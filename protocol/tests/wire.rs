@@ -44,6 +44,7 @@ fn all_miner_messages() -> Vec<MinerMessage> {
             seq: 7,
             free: Resources::default(),
             running: vec![b256(1)],
+            services: vec![],
         },
         MinerMessage::Accepted { job_id: b256(1) },
         MinerMessage::Rejected {

@@ -553,6 +553,7 @@ async fn a_miner_that_sits_on_a_job_times_out_and_the_job_moves_on() {
                 seq,
                 free: Default::default(),
                 running: if cancelled { vec![] } else { vec![job] },
+                services: vec![],
             },
         )
         .await

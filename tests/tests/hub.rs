@@ -336,6 +336,7 @@ async fn a_miner_cannot_return_a_receipt_or_output_for_a_job_not_assigned_to_it(
             seq: 1,
             free: Resources::default(),
             running: vec![],
+            services: vec![],
         },
     )
     .await
@@ -776,6 +777,7 @@ async fn the_hub_caps_the_logs_it_stores_from_a_flooding_miner() {
             seq: 1,
             free: Default::default(),
             running: vec![job],
+            services: vec![],
         },
     )
     .await

@@ -505,6 +505,7 @@ async fn the_miners_socket_refuses_malformed_frames_and_keeps_serving() {
             seq: 1,
             free: fog_protocol::Resources::default(),
             running: vec![],
+            services: vec![],
         },
     )
     .await

@@ -9,4 +9,5 @@ pub(crate) mod devnet;
 pub(crate) mod hub;
 pub(crate) mod job;
 pub(crate) mod key;
+pub(crate) mod service;
 pub(crate) mod token;

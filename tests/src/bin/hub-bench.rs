@@ -267,7 +267,7 @@ async fn simulated_miner(ws_url: String) -> anyhow::Result<()> {
         tokio::select! {
             _ = tick.tick() => {
                 seq += 1;
-                ws.send(frame(MinerMessage::Heartbeat { seq, free: free.clone(), running: vec![] })).await?;
+                ws.send(frame(MinerMessage::Heartbeat { seq, free: free.clone(), running: vec![], services: vec![] })).await?;
             }
             msg = ws.next() => match msg {
                 None => bail!("the hub closed the session"),
