@@ -20,19 +20,18 @@ pub const PASSWORD: &str = "fleet test password";
 
 /// Id of the busybox test image (`make setup` builds it).
 pub fn test_image_id() -> anyhow::Result<String> {
+    image_id("fog-test/busybox:latest")
+}
+
+/// Id (`sha256:…`) of a local test image (`make setup` builds tests/images/*).
+pub fn image_id(image: &str) -> anyhow::Result<String> {
     let out = Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            "--format",
-            "{{.Id}}",
-            "fog-test/busybox:latest",
-        ])
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
         .output()
         .context("running docker")?;
     ensure!(
         out.status.success(),
-        "the busybox test image is missing: run `make setup`"
+        "the test image {image} is missing: run `make setup`"
     );
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }

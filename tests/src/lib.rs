@@ -3,6 +3,7 @@
 
 pub mod batchkit;
 pub mod bench;
+pub mod cli;
 pub mod devnet;
 pub mod fleet;
 pub mod handminer;
