@@ -126,7 +126,11 @@ async fn a_service_answers_through_the_hub_moves_when_its_miner_dies_and_is_paid
 
     // Which miner serves it, and which container.
     let status = json(&buyer.fog(&["service", "status", "--json", &service]));
-    let serving: Address = status["segments"][0]["miner"].as_str().unwrap().parse().unwrap();
+    let serving: Address = status["segments"][0]["miner"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let (_, first_host) = get(&format!("{url}cgi-bin/whoami")).await.unwrap();
     let victim = miners.iter().position(|m| m.address == serving).unwrap();
 
@@ -191,20 +195,31 @@ async fn a_service_answers_through_the_hub_moves_when_its_miner_dies_and_is_paid
     let served = served_before + served_after;
     let expected = price() * U256::from(served.as_millis()) / U256::from(PERIOD_SECS * 1_000);
     let slack = price() + price() * U256::from(2u64) / U256::from(PERIOD_SECS);
-    let diff = if paid > expected { paid - expected } else { expected - paid };
+    let diff = if paid > expected {
+        paid - expected
+    } else {
+        expected - paid
+    };
     assert!(
         diff <= slack,
         "paid {paid}, served {served:?} = {expected}: off by {diff} (more than one period)"
     );
     // Each miner was paid for its own stint only.
-    let earned_first = batch(&fleet).accountOf(serving).call().await.unwrap().earned;
+    let earned_first = batch(&fleet)
+        .accountOf(serving)
+        .call()
+        .await
+        .unwrap()
+        .earned;
     let max_first = price() * U256::from(served_before.as_secs() / PERIOD_SECS + 1);
     assert!(
         U256::from(earned_first) > U256::ZERO && U256::from(earned_first) <= max_first,
         "the killed miner earned {earned_first}, at most {max_first} for {served_before:?}"
     );
     for m in &miners {
-        m.wait_for_no_containers(Duration::from_secs(30)).await.unwrap();
+        m.wait_for_no_containers(Duration::from_secs(30))
+            .await
+            .unwrap();
     }
 }
 
@@ -265,7 +280,7 @@ async fn a_service_takes_upgraded_connections_and_reaches_nothing_but_its_own_lo
         &[
             "sh",
             "-c",
-            "mkdir -p www && cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' > www/ifaces \
+            "mkdir -p www && echo ok > www/index.html && cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' > www/ifaces \
              && (wget -q -T 2 -O- http://172.17.0.1:8545/ >/dev/null 2>&1 && echo reachable || echo unreachable) > www/host \
              && exec httpd -f -p 8080 -h www",
         ],
@@ -300,14 +315,22 @@ async fn bad_service_requests_are_refused_with_what_to_fix() {
     .unwrap();
     let out = buyer.fog(&["service", "up", path.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("does not pay one period of every replica"), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not pay one period of every replica"),
+        "{}",
+        text(&out)
+    );
     // No money behind it: 402 says how much to deposit.
     let file = service_file(&fleet, "site.toml", &[]);
     let out = buyer.fog(&["service", "up", &file, "--wait", "5"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("deposit at least"), "{}", text(&out));
     // An unknown field in the file is named.
-    std::fs::write(&path, "image = \"x\"\nport = 1\nprice = \"1\"\nmax_spend = \"1\"\nreplica = 2\n").unwrap();
+    std::fs::write(
+        &path,
+        "image = \"x\"\nport = 1\nprice = \"1\"\nmax_spend = \"1\"\nreplica = 2\n",
+    )
+    .unwrap();
     let out = buyer.fog(&["service", "up", path.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(text(&out).contains("replica"), "{}", text(&out));
