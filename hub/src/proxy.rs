@@ -280,11 +280,11 @@ impl Proxy {
 }
 
 fn segment_uri(job_id: B256, path_and_query: &str) -> Result<Uri, axum::http::Error> {
-    Ok(Uri::builder()
+    Uri::builder()
         .scheme("http")
         .authority(format!("{job_id}.fog"))
         .path_and_query(path_and_query)
-        .build()?)
+        .build()
 }
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {

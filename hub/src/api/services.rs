@@ -33,19 +33,26 @@ fn batch_path(app: &Shared) -> ApiResult<&BatchPath> {
     })
 }
 
-/// Checks segment authorisations `first_seq..` of a service: each signed by
-/// the buyer for the service's spec and its own salt, one replica, paying
-/// at least one period. Returns them with their segment ids and their total.
+/// Segment authorisations as checked: with their segment ids, their total,
+/// and the last of their deadlines.
+struct CheckedAuths {
+    auths: Vec<(B256, SignedJobAuth)>,
+    total: U256,
+    last_deadline: u64,
+}
+
+/// Checks segment authorisations `first_seq..` of service `service`: each
+/// signed by the buyer for the service's spec and its own salt, one replica,
+/// paying at least one period.
 fn check_segment_auths(
     app: &Shared,
     batch: &BatchPath,
     buyer: Address,
-    service: B256,
-    spec_hash: B256,
-    spec: &fog_protocol::service::ServiceSpec,
+    (service, spec): (B256, &fog_protocol::service::ServiceSpec),
     first_seq: u64,
     auths: Vec<SignedJobAuth>,
-) -> ApiResult<(Vec<(B256, SignedJobAuth)>, U256, u64)> {
+) -> ApiResult<CheckedAuths> {
+    let spec_hash = spec.spec_hash();
     let unfit = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
     if auths.is_empty() {
         return Err(unfit(
@@ -88,7 +95,11 @@ fn check_segment_auths(
         last_deadline = last_deadline.max(a.deadline);
         out.push((batch_job_id(buyer, a.salt), auth));
     }
-    Ok((out, total, last_deadline))
+    Ok(CheckedAuths {
+        auths: out,
+        total,
+        last_deadline,
+    })
 }
 
 /// Starts a service: its replicas are placed on miners and it answers at
@@ -119,9 +130,11 @@ pub(super) async fn service_up(
         .map_err(|e| ApiError::bad(format!("auths[0].signature: {e}")))?;
     let spec_hash = req.spec.spec_hash();
     let service = service_id(buyer, spec_hash);
-    let (auths, total, last_deadline) = check_segment_auths(
-        &app, batch, buyer, service, spec_hash, &req.spec, 0, req.auths,
-    )?;
+    let CheckedAuths {
+        auths,
+        total,
+        last_deadline,
+    } = check_segment_auths(&app, batch, buyer, (service, &req.spec), 0, req.auths)?;
     if total > req.spec.maxSpend {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -200,13 +213,15 @@ pub(super) async fn service_top_up(
     }
     let _admitting = batch.admitting.lock().await;
     let first_seq = app.store.service_auths(row.service_id).await?.len() as u64;
-    let (auths, total, last_deadline) = check_segment_auths(
+    let CheckedAuths {
+        auths,
+        total,
+        last_deadline,
+    } = check_segment_auths(
         &app,
         batch,
         caller,
-        row.service_id,
-        row.spec.spec_hash(),
-        &row.spec,
+        (row.service_id, &row.spec),
         first_seq,
         req.auths,
     )?;

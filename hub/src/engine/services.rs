@@ -608,13 +608,13 @@ impl Engine {
         let miner = g.row.miner;
         let counted = g.counted;
         let have = g.row.periods;
-        if let Some(session) = self.sessions.get(&miner) {
-            if counted > have {
-                let _ = session.tx.send(HubMessage::Usage {
-                    job_id,
-                    periods: counted,
-                });
-            }
+        if let Some(session) = self.sessions.get(&miner)
+            && counted > have
+        {
+            let _ = session.tx.send(HubMessage::Usage {
+                job_id,
+                periods: counted,
+            });
         }
         self.publish_routes(service_id);
     }
