@@ -133,6 +133,12 @@ pub enum Event {
         spec: Box<fog_protocol::JobSpec>,
         reply: oneshot::Sender<Quote>,
     },
+    /// The miner is leaving: nothing new for it; its service segments are
+    /// handed over to other miners.
+    Drain {
+        miner: Address,
+        conn: u64,
+    },
     /// A service was stored (or topped up): load it and place its replicas.
     ServiceQueued {
         service_id: B256,
@@ -337,6 +343,8 @@ pub struct Engine {
     service_log_bytes: HashMap<B256, usize>,
     /// The services' replicas as the proxy sees them.
     routes: std::sync::Arc<Routes>,
+    /// Miners leaving: placed on no more (until they connect again).
+    draining: HashSet<Address>,
 }
 
 /// A live assignment waiting for its miner to come back.
@@ -393,6 +401,7 @@ impl Engine {
             services: services::ServiceBook::default(),
             service_log_bytes: HashMap::new(),
             routes: std::sync::Arc::default(),
+            draining: HashSet::new(),
         }
     }
 
@@ -491,7 +500,7 @@ impl Engine {
                 tx,
             } => self.miner_joined(miner, conn, offer, tx).await?,
             Event::MinerOffer { miner, conn, offer } => {
-                if self.is_current(miner, conn) {
+                if self.is_current(miner, conn) && !self.draining.contains(&miner) {
                     let placed = self.placed_on(miner);
                     let reputation = self.store.miner_record(miner).await?.reputation();
                     self.scheduler.upsert(miner, offer, reputation, &placed);
@@ -513,6 +522,14 @@ impl Engine {
                 if self.is_current(miner, conn) {
                     self.miner_left(miner, "disconnected");
                     self.services_miner_left(miner).await?;
+                }
+            }
+            Event::Drain { miner, conn } => {
+                if self.is_current(miner, conn) {
+                    self.draining.insert(miner);
+                    self.scheduler.remove(&miner);
+                    tracing::info!(%miner, "miner draining: handing its services over");
+                    self.services_drain(miner).await?;
                 }
             }
             Event::ServiceQueued { service_id } => self.service_queued(service_id).await?,
@@ -751,6 +768,7 @@ impl Engine {
         }
         let reputation = self.store.miner_record(miner).await?.reputation();
         let placed = self.placed_on(miner);
+        self.draining.remove(&miner);
         self.scheduler.upsert(miner, offer, reputation, &placed);
         self.sessions.insert(
             miner,

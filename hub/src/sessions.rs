@@ -192,6 +192,7 @@ fn kind(msg: &MinerMessage) -> &'static str {
         MinerMessage::ServiceStarted { .. } => "serviceStarted",
         MinerMessage::ServiceStopped { .. } => "serviceStopped",
         MinerMessage::Usage { .. } => "usage",
+        MinerMessage::Drain => "drain",
     }
 }
 
@@ -269,6 +270,7 @@ async fn relay(
                     MinerMessage::ServiceStarted { job_id } => Event::ServiceStarted { miner, job_id },
                     MinerMessage::ServiceStopped { job_id, error } => Event::ServiceStopped { miner, job_id, error },
                     MinerMessage::Usage { receipt } => Event::Usage { miner, receipt: Box::new(receipt) },
+                    MinerMessage::Drain => Event::Drain { miner, conn },
                     MinerMessage::Accepted { job_id } => Event::Accepted { miner, job_id },
                     MinerMessage::Started { job_id } => Event::Started { miner, job_id },
                     MinerMessage::Rejected { job_id, reason } => Event::Rejected { miner, job_id, reason },

@@ -42,6 +42,9 @@ pub struct AgentConfig {
     pub registry: Address,
     /// Where fetched inputs are kept.
     pub work_dir: PathBuf,
+    /// How long a stopping miner waits for its service segments to be
+    /// handed over to other miners before it stops them anyway.
+    pub drain_timeout: Duration,
 }
 
 /// Why the agent stopped.
@@ -77,6 +80,8 @@ struct Shared {
     jobs: std::sync::Mutex<HashMap<B256, CancellationToken>>,
     /// Service segments (long-running containers) this miner runs.
     services: Arc<crate::services::Services>,
+    /// Asked to stop: the hub hands this miner's services over; nothing new is taken.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -127,7 +132,10 @@ pub async fn run(
         outbox,
         jobs: std::sync::Mutex::default(),
         services: Arc::default(),
+        draining: std::sync::atomic::AtomicBool::new(false),
     });
+    let stopped = drained(Arc::clone(&shared), shutdown);
+    tokio::pin!(stopped);
     let reconnect = || {
         ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
@@ -141,7 +149,7 @@ pub async fn run(
     let mut unsent = None;
     loop {
         let result = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = &mut stopped => return Ok(()),
             r = session(&shared, &url, &mut pending, &mut unsent, &mut delays, &reconnect) => r,
         };
         *shared.token.write().await = None;
@@ -152,9 +160,34 @@ pub async fn run(
             .next()
             .unwrap_or(fog_protocol::wire::MAX_RECONNECT_DELAY);
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = &mut stopped => return Ok(()),
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// Resolves when the agent may stop: at once when asked to and no service
+/// segment runs here; otherwise once the hub has handed them all over to
+/// other miners (draining), or after the drain timeout.
+async fn drained(shared: Arc<Shared>, shutdown: CancellationToken) {
+    use std::sync::atomic::Ordering;
+    shutdown.cancelled().await;
+    if shared.services.held().is_empty() {
+        return;
+    }
+    shared.draining.store(true, Ordering::SeqCst);
+    tracing::info!(
+        segments = shared.services.held().len(),
+        timeout = ?shared.config.drain_timeout,
+        "draining: waiting for the hub to hand this miner's services over"
+    );
+    let until = tokio::time::Instant::now() + shared.config.drain_timeout;
+    while !shared.services.held().is_empty() && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for job_id in shared.services.held() {
+        tracing::warn!(segment = %job_id, "not handed over in time: stopping it");
+        shared.services.stop(job_id);
     }
 }
 
@@ -255,9 +288,14 @@ async fn session<B: Iterator<Item = Duration>>(
 
     let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_ms.max(100)));
     let mut seq = 0u64;
+    let mut told_draining = false;
     loop {
         tokio::select! {
             _ = heartbeat.tick() => {
+                if !told_draining && shared.draining.load(std::sync::atomic::Ordering::SeqCst) {
+                    told_draining = true;
+                    send(&mut socket, MinerMessage::Drain).await?;
+                }
                 // The availability window moves: tell the hub when the offer changes.
                 let now_offer = offer(runner.policy(), chrono::Utc::now());
                 if now_offer != current_offer {
@@ -288,6 +326,10 @@ async fn session<B: Iterator<Item = Duration>>(
                 }
                 HubMessage::RunService { assignment, spec, auth } => {
                     let reply = match check_assignment(shared, hub, hub_signer, &assignment) {
+                        Ok(()) if shared.draining.load(std::sync::atomic::Ordering::SeqCst) => MinerMessage::Rejected {
+                            job_id: assignment.payload.jobId,
+                            reason: "this miner is leaving".into(),
+                        },
                         Ok(()) => shared.services.start(service_context(shared), assignment, *spec, *auth),
                         Err(reason) => MinerMessage::Rejected { job_id: assignment.payload.jobId, reason },
                     };

@@ -75,6 +75,15 @@ pub struct MinerConfig {
     /// How jobs are isolated.
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// On SIGTERM or Ctrl-C, how long the miner waits for the hub to hand its
+    /// running services over to other miners before it stops them anyway (a
+    /// second signal stops at once).
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_secs: u64,
+}
+
+fn default_drain_timeout() -> u64 {
+    120
 }
 
 /// The container runtime and its isolation.

@@ -409,7 +409,12 @@ async fn run_agent(
         } else {
             let _ = tokio::signal::ctrl_c().await;
         }
+        // The first signal drains (services are handed over); a second one
+        // stops at once (containers left behind are removed at the next start).
         stop.cancel();
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!("second interrupt: stopping without waiting for the hand-over");
+        std::process::exit(130);
     });
     if chain.self_settle_after_secs > 0 {
         tokio::spawn(fog_miner::settle::watch(
@@ -430,6 +435,7 @@ async fn run_agent(
             rpc_url: chain.rpc_url,
             registry: deployment.registry,
             work_dir: cfg.work_dir.clone(),
+            drain_timeout: std::time::Duration::from_secs(cfg.drain_timeout_secs),
         },
         shutdown,
     )

@@ -286,6 +286,9 @@ pub enum MinerMessage {
     },
     /// Answer to [`HubMessage::Usage`]: the segment's cumulative receipt.
     Usage { receipt: SignedReceipt },
+    /// The miner is leaving: it takes nothing new, and asks for its service
+    /// segments to be handed over to other miners before it stops them.
+    Drain,
     /// The job could not be run to a receipt.
     Failed {
         job_id: B256,

@@ -80,6 +80,16 @@ impl Proc {
         }
     }
 
+    /// SIGTERM: asks it to stop as an operator would.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let pid = self.pid().context("not running")?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        ensure!(status.success(), "kill -TERM {pid} failed");
+        Ok(())
+    }
+
     /// Whether it is still running.
     pub fn alive(&mut self) -> bool {
         self.child

@@ -339,3 +339,81 @@ async fn bad_service_requests_are_refused_with_what_to_fix() {
     assert!(!out.status.success());
     assert!(text(&out).contains("no service"), "{}", text(&out));
 }
+
+/// Polls `url` until `host` (from /cgi-bin/whoami) differs from `from`;
+/// returns the new host and how many requests failed meanwhile.
+async fn wait_moved(url: &str, from: &str, within: Duration) -> (String, u32) {
+    let until = Instant::now() + within;
+    let mut failed = 0;
+    while Instant::now() < until {
+        match get(&format!("{url}cgi-bin/whoami")).await {
+            Some((200, host)) if host != from => return (host, failed),
+            Some((200, _)) => {}
+            _ => failed += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the service did not move from {from} within {within:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_health_check_moves_the_service_and_a_draining_miner_hands_it_over_without_an_outage()
+ {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let mut miners = vec![
+        fleet.start_miner("miner-a", 2_000, "").unwrap(),
+        fleet.start_miner("miner-b", 2_000, "").unwrap(),
+    ];
+    fleet.wait_for_miners(2).await.unwrap();
+    let (buyer, _) = cli_buyer(&mut fleet).await;
+
+    // A server that stops answering after a while, its container still running.
+    let flaky = service_file(
+        &fleet,
+        "flaky.toml",
+        &["sh", "-c", "httpd -f -p 8080 -h /www & sleep 8; kill $!; exec sleep 100000"],
+    );
+    let up = json(&buyer.fog(&["service", "up", "--json", &flaky, "--fund", "5"]));
+    let url = up["url"].as_str().unwrap().to_owned();
+    let service = up["serviceId"].as_str().unwrap().to_owned();
+    let (_, first) = get(&format!("{url}cgi-bin/whoami")).await.unwrap();
+    wait_moved(&url, &first, Duration::from_secs(40)).await;
+    let status = json(&buyer.fog(&["service", "status", "--json", &service]));
+    assert_eq!(
+        status["segments"][0]["endReason"], "its health check failed 3 times in a row",
+        "{status}"
+    );
+    json(&buyer.fog(&["service", "stop", "--json", &service]));
+
+    // A miner asked to stop hands its service over, then exits by itself.
+    let steady = service_file(&fleet, "steady.toml", &[]);
+    let up = json(&buyer.fog(&["service", "up", "--json", &steady, "--fund", "5"]));
+    let url = up["url"].as_str().unwrap().to_owned();
+    let service = up["serviceId"].as_str().unwrap().to_owned();
+    let status = json(&buyer.fog(&["service", "status", "--json", &service]));
+    let serving: Address = status["segments"][0]["miner"].as_str().unwrap().parse().unwrap();
+    let leaving = miners.iter().position(|m| m.address == serving).unwrap();
+    let (_, first) = get(&format!("{url}cgi-bin/whoami")).await.unwrap();
+    miners[leaving].proc.terminate().unwrap();
+    let (_, failed) = wait_moved(&url, &first, Duration::from_secs(30)).await;
+    assert_eq!(failed, 0, "requests failed during the hand-over");
+    let until = Instant::now() + Duration::from_secs(30);
+    while miners[leaving].proc.alive() {
+        assert!(Instant::now() < until, "the drained miner did not exit");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..10 {
+        let (code, body) = get(&url).await.unwrap();
+        assert_eq!((code, body.as_str()), (200, "hello from a fog service\n"));
+    }
+    let status = json(&buyer.fog(&["service", "status", "--json", &service]));
+    assert_eq!(
+        status["segments"][0]["endReason"], "handed over to its successor",
+        "{status}"
+    );
+    json(&buyer.fog(&["service", "stop", "--json", &service]));
+    fleet.restart_miner(&mut miners[leaving]).unwrap();
+    for m in &miners {
+        m.wait_for_no_containers(Duration::from_secs(30)).await.unwrap();
+    }
+}

@@ -374,6 +374,35 @@ impl Engine {
         Ok(())
     }
 
+    /// A miner drains: each of its segments gets a successor elsewhere, and
+    /// stops once the successor answers (make before break). Segments no
+    /// other miner can take keep running until the miner leaves.
+    pub(super) async fn services_drain(&mut self, miner: Address) -> Result<()> {
+        let moving: Vec<(B256, u16, B256)> = self
+            .services
+            .live
+            .iter()
+            .flat_map(|(id, s)| {
+                s.segments
+                    .iter()
+                    .filter(|g| g.row.miner == miner && g.ending.is_none() && g.successor.is_none())
+                    .map(move |g| (*id, g.row.replica, g.row.job_id))
+            })
+            .collect();
+        for (service_id, replica, old) in moving {
+            if let Placed::Yes(new) = self.start_segment(service_id, replica).await?
+                && let Some(g) = self
+                    .services
+                    .live
+                    .get_mut(&service_id)
+                    .and_then(|s| s.segments.iter_mut().find(|g| g.row.job_id == old))
+            {
+                g.successor = Some(new);
+            }
+        }
+        Ok(())
+    }
+
     /// Segments a miner reports running: any the hub no longer keeps are stopped.
     pub(super) fn services_heartbeat(&mut self, miner: Address, held: &[B256]) {
         for job_id in held {
@@ -664,7 +693,8 @@ impl Engine {
                 let near_end = g.counted + 1 >= g.paid_periods
                     || chain_now.saturating_add(2 * period_secs + SETTLE_MARGIN_SECS)
                         >= g.auth.payload.deadline;
-                if near_end && g.successor.is_none() {
+                let leaving = self.draining.contains(&g.row.miner);
+                if (near_end || leaving) && g.successor.is_none() {
                     rotate.push((*service_id, g.row.replica, g.row.job_id));
                 }
             }
