@@ -8,7 +8,8 @@
 # Act 1: a buyer runs a job on two miners (k = 2): its output is verified
 #        against the receipts on chain and the tokens move. Then carol runs a
 #        batched job: she funded an account once, signs an authorisation,
-#        sends no transaction; the hub settles it in an epoch.
+#        sends no transaction; the hub settles it in an epoch. carol also runs
+#        a website as a service, reached through the hub and paid per period.
 # Act 2: the hub cheats (it serves the buyer a forged output); the buyer
 #        catches it, and the DAO votes the hub's deposit into the treasury.
 #
@@ -267,6 +268,31 @@ as carol job run --settlement batch --image "$image" --cpus 0.5 --memory 64M --d
 printf '    job %s: %s\n' "$(json jobId <"$demo/batched.json")" "$(cat "$demo/batched/note.txt")"
 explain "No transaction of carol's: she signed an authorisation; the hub committed the job in an epoch (a Merkle root and each account's net change), and her output was verified against that epoch on chain."
 as carol account balance | sed 's/^/    /'
+
+say "carol runs a website as a service: reached through the hub, paid per healthy 10 s from her account"
+site_image="$(docker image inspect --format '{{.Id}}' fog-test/httpd:latest)"
+cat >"$demo/site.toml" <<SITE
+image = "$site_image"
+port = 8080
+cpus = 0.25
+memory = "64M"
+disk = "16M"
+period_secs = 10
+price = "0.01"
+max_spend = "1"
+
+[health]
+path = "/"
+interval_secs = 2
+SITE
+site_url="$(as carol service up "$demo/site.toml" --wait 120)"
+site="$(basename "$site_url")"
+printf '    %s answers: %s\n' "$site_url" "$(curl -sf "$site_url")"
+explain "The container runs on a miner behind NAT with no network interface but its loopback; the hub reaches its port through a tunnel the miner opens back to it, and checks its health every 2 s."
+sleep 12
+as carol service status "$site" | sed 's/^/    /'
+as carol service stop "$site" | sed 's/^/    /'
+explain "carol pays for the healthy periods served (0.01 FOG each, within one period); the segment settles in the hub's next epoch."
 
 act "Act 2: a cheating hub loses its deposit by a DAO vote"
 

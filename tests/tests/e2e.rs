@@ -87,6 +87,7 @@ async fn make_demo_runs_the_marketplace_and_the_chain_shows_it() {
         "sum.txt says 5050",
         "verified: sha256",
         ": paid in an epoch",
+        "answers: hello from a fog service",
         "differs from the receipts on chain",
         "kept as evidence: fog-evidence/",
         "Anyone can check that archive with the chain alone",

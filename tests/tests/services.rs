@@ -371,7 +371,11 @@ async fn a_failing_health_check_moves_the_service_and_a_draining_miner_hands_it_
     let flaky = service_file(
         &fleet,
         "flaky.toml",
-        &["sh", "-c", "httpd -f -p 8080 -h /www & sleep 8; kill $!; exec sleep 100000"],
+        &[
+            "sh",
+            "-c",
+            "httpd -f -p 8080 -h /www & sleep 8; kill $!; exec sleep 100000",
+        ],
     );
     let up = json(&buyer.fog(&["service", "up", "--json", &flaky, "--fund", "5"]));
     let url = up["url"].as_str().unwrap().to_owned();
@@ -391,7 +395,11 @@ async fn a_failing_health_check_moves_the_service_and_a_draining_miner_hands_it_
     let url = up["url"].as_str().unwrap().to_owned();
     let service = up["serviceId"].as_str().unwrap().to_owned();
     let status = json(&buyer.fog(&["service", "status", "--json", &service]));
-    let serving: Address = status["segments"][0]["miner"].as_str().unwrap().parse().unwrap();
+    let serving: Address = status["segments"][0]["miner"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let leaving = miners.iter().position(|m| m.address == serving).unwrap();
     let (_, first) = get(&format!("{url}cgi-bin/whoami")).await.unwrap();
     miners[leaving].proc.terminate().unwrap();
@@ -414,6 +422,8 @@ async fn a_failing_health_check_moves_the_service_and_a_draining_miner_hands_it_
     json(&buyer.fog(&["service", "stop", "--json", &service]));
     fleet.restart_miner(&mut miners[leaving]).unwrap();
     for m in &miners {
-        m.wait_for_no_containers(Duration::from_secs(30)).await.unwrap();
+        m.wait_for_no_containers(Duration::from_secs(30))
+            .await
+            .unwrap();
     }
 }
