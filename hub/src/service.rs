@@ -319,6 +319,16 @@ pub async fn retention_sweep(
         }
         purged
     };
+    // Ended services' logs go after the same retention as closed jobs' data.
+    let services = app
+        .store
+        .purge_service_logs(
+            u64::try_from(now.saturating_sub(secs(app.storage.retention_secs))).unwrap_or(0),
+        )
+        .await?;
+    if services > 0 {
+        tracing::info!(lines = services, "ended services' logs purged");
+    }
     app.metrics.jobs_purged.inc_by(purged.jobs);
     app.metrics.blobs_purged.inc_by(purged.blobs.len() as u64);
     if purged.jobs > 0 || !purged.blobs.is_empty() {

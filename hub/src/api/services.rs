@@ -314,6 +314,19 @@ pub(super) async fn stop_service(
             .ask(|reply| Event::StopService { service_id, reply })
             .await?
             .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+        // The answer shows what was spent: each segment's last receipt
+        // comes within a few seconds (the hub waits for it at most that long).
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(7);
+        while std::time::Instant::now() < until
+            && app
+                .store
+                .segments_of(service_id)
+                .await?
+                .iter()
+                .any(|g| g.ended_at.is_none())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
     let row = own_service(&app, caller, row.service_id).await?;
     Ok(Json(status(&app, row).await?))
