@@ -427,3 +427,122 @@ async fn a_failing_health_check_moves_the_service_and_a_draining_miner_hands_it_
             .unwrap();
     }
 }
+
+/// A service spec and `n` segment authorisations signed by `signer`.
+fn signed_request(
+    fleet: &Fleet,
+    buyer: Address,
+    signer: &fog_protocol::PrivateKeySigner,
+    auths: &[(u64, U256)],
+) -> (fog_protocol::service::ServiceSpec, Value) {
+    use fog_protocol::batch::JobAuth;
+    use fog_protocol::service::{HealthCheck, ServiceSpec, segment_salt, service_id};
+    let spec = ServiceSpec {
+        salt: fog_protocol::B256::repeat_byte(7),
+        image: image_id("fog-test/httpd:latest").unwrap(),
+        resources: fog_protocol::Resources {
+            cpuMillicores: 250,
+            memoryBytes: 64 << 20,
+            diskBytes: 32 << 20,
+            gpuCount: 0,
+        },
+        port: 8080,
+        health: HealthCheck {
+            path: "/".into(),
+            intervalSecs: 1,
+            failures: 3,
+        },
+        replicas: 1,
+        periodSecs: 10,
+        pricePerPeriod: price(),
+        maxSpend: price() * U256::from(10u64),
+        ..Default::default()
+    };
+    let id = service_id(buyer, spec.spec_hash());
+    let deadline = fog_protocol::clock::unix_now() + 3_600;
+    let signed: Vec<_> = auths
+        .iter()
+        .map(|(seq, amount)| {
+            let auth = JobAuth {
+                salt: segment_salt(id, *seq),
+                specHash: spec.spec_hash(),
+                hub: fleet.hub,
+                maxPayment: *amount,
+                deadline,
+                replicas: 1,
+                maxFeeBps: 500,
+            };
+            fog_protocol::Signed::sign(auth, signer, &fleet.devnet.deployment.batch_domain())
+                .unwrap()
+        })
+        .collect();
+    let body = serde_json::json!({ "spec": spec, "auths": signed });
+    (spec, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_api_refuses_forged_mismatched_and_uncovered_authorisations() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let mut buyer = fleet.buyer().await.unwrap();
+    let mut other = fleet.buyer().await.unwrap();
+    buyer.login().await.unwrap();
+    other.login().await.unwrap();
+    let me = buyer.address();
+    let three = price() * U256::from(3u64);
+
+    // Signed by someone else for this buyer's service id: refused.
+    let (_, body) = signed_request(&fleet, me, &other.key, &[(0, three)]);
+    let (code, answer) = buyer.post("/v1/services", &body).await.unwrap();
+    assert_eq!(code, 422, "{answer}");
+    // Salts out of order.
+    let (_, body) = signed_request(&fleet, me, &buyer.key, &[(1, three)]);
+    let (code, answer) = buyer.post("/v1/services", &body).await.unwrap();
+    assert_eq!(code, 422, "{answer}");
+    assert!(answer.to_string().contains("segment_salt"), "{answer}");
+    // More than maxSpend.
+    let (_, body) = signed_request(
+        &fleet,
+        me,
+        &buyer.key,
+        &[(0, three), (1, price() * U256::from(8u64))],
+    );
+    let (code, answer) = buyer.post("/v1/services", &body).await.unwrap();
+    assert_eq!(code, 422, "{answer}");
+    assert!(answer.to_string().contains("maxSpend"), "{answer}");
+    // Less than one period.
+    let (_, body) = signed_request(&fleet, me, &buyer.key, &[(0, price() / U256::from(2u64))]);
+    let (code, answer) = buyer.post("/v1/services", &body).await.unwrap();
+    assert_eq!(code, 422, "{answer}");
+    // Sound, but nothing in the account: 402 with how much.
+    let (_, body) = signed_request(&fleet, me, &buyer.key, &[(0, three)]);
+    let (code, answer) = buyer.post("/v1/services", &body).await.unwrap();
+    assert_eq!(code, 402, "{answer}");
+    assert!(answer.to_string().contains("deposit at least"), "{answer}");
+    // Nothing was stored by any of them.
+    let (code, list) = buyer.get("/v1/services").await.unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(list["services"], serde_json::json!([]), "{list}");
+    // Another buyer's service id answers like an unknown one.
+    let (spec, _) = signed_request(&fleet, me, &buyer.key, &[]);
+    let id = fog_protocol::service::service_id(me, spec.spec_hash());
+    for path in [
+        format!("/v1/services/{id}"),
+        format!("/v1/services/{id}/logs"),
+    ] {
+        let (code, _) = other.get(&path).await.unwrap();
+        assert_eq!(code, 404, "{path}");
+    }
+    let (code, _) = other
+        .post(&format!("/v1/services/{id}/stop"), &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(code, 404);
+    // The proxy: unknown services 404, malformed ids too; JSON errors.
+    let (code, body) = get(&format!("{}/s/{id}/", fleet.hub_url)).await.unwrap();
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    let (code, _) = get(&format!("{}/s/nonsense/", fleet.hub_url))
+        .await
+        .unwrap();
+    assert_eq!(code, 404);
+}
