@@ -78,6 +78,9 @@ struct LiveSegment {
     successor: Option<B256>,
     /// It is stopping: its last receipt is awaited until then.
     ending: Option<(Instant, String)>,
+    /// Handed over: it stops at its `ending` time even once its last receipt
+    /// is in, so requests still in flight to it can finish.
+    linger: bool,
 }
 
 impl Engine {
@@ -289,6 +292,7 @@ impl Engine {
             counted: 0,
             successor: None,
             ending: None,
+            linger: false,
         });
         self.services.by_segment.insert(auth.job_id, service_id);
         let sent = self.sessions.get(&miner).is_some_and(|session| {
@@ -481,6 +485,14 @@ impl Engine {
             }
             for old in replaced {
                 self.begin_ending(old, "handed over to its successor".into());
+                if let Some(g) = self
+                    .services
+                    .live
+                    .get_mut(&service_id)
+                    .and_then(|s| s.segments.iter_mut().find(|g| g.row.job_id == old))
+                {
+                    g.linger = true;
+                }
             }
         }
         if ok != was_healthy {
@@ -545,7 +557,7 @@ impl Engine {
             };
             g.row.periods = periods;
             g.row.receipt = Some(receipt);
-            g.ending.is_some() && periods >= g.counted
+            g.ending.is_some() && periods >= g.counted && !g.linger
         };
         if done {
             let why = self
