@@ -546,3 +546,48 @@ async fn the_services_api_refuses_forged_mismatched_and_uncovered_authorisations
         .unwrap();
     assert_eq!(code, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_keeps_its_container_across_a_hub_restart() {
+    let mut fleet = Fleet::start("").await.unwrap();
+    let miner = fleet.start_miner("miner", 2_000, "").unwrap();
+    fleet.wait_for_miners(1).await.unwrap();
+    let (buyer, _) = cli_buyer(&mut fleet).await;
+    let file = service_file(&fleet, "site.toml", &[]);
+    let up = json(&buyer.fog(&["service", "up", "--json", &file, "--fund", "5"]));
+    let url = up["url"].as_str().unwrap().to_owned();
+    let service = up["serviceId"].as_str().unwrap().to_owned();
+    let (_, host) = get(&format!("{url}cgi-bin/whoami")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(PERIOD_SECS + 2)).await;
+
+    fleet.restart_hub(Duration::from_secs(1)).await.unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        if let Some((200, h)) = get(&format!("{url}cgi-bin/whoami")).await {
+            break h;
+        }
+        assert!(
+            Instant::now() < until,
+            "the service did not answer after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        again, host,
+        "the same container serves after the hub's restart"
+    );
+    tokio::time::sleep(Duration::from_secs(PERIOD_SECS + 2)).await;
+    let stop = json(&buyer.fog(&["service", "stop", "--json", &service]));
+    let segments = stop["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 1, "{stop}");
+    assert_eq!(
+        segments[0]["endReason"], "the buyer stopped the service",
+        "{stop}"
+    );
+    // Billed before and after the restart: at least the two whole periods.
+    assert!(segments[0]["periods"].as_u64().unwrap() >= 2, "{stop}");
+    miner
+        .wait_for_no_containers(Duration::from_secs(30))
+        .await
+        .unwrap();
+}

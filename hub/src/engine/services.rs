@@ -78,6 +78,8 @@ struct LiveSegment {
     successor: Option<B256>,
     /// It is stopping: its last receipt is awaited until then.
     ending: Option<(Instant, String)>,
+    /// Found at a restart of the hub: its miner has until then to report it.
+    awaiting: Option<Instant>,
     /// Handed over: it stops at its `ending` time even once its last receipt
     /// is in, so requests still in flight to it can finish.
     linger: bool,
@@ -121,33 +123,47 @@ impl Engine {
         match self.services.live.get_mut(&service_id) {
             Some(s) => s.auths = auths,
             None => {
-                // Segments left live by a previous run of the hub: their
-                // receipts are settled and the replicas started again (their
-                // miners are told to stop them when they report them).
+                // Segments left live by a previous run of the hub wait for
+                // their miners to come back and report them (then they carry
+                // on from their last receipt), as long as an absent miner's
+                // jobs wait; past that they are settled and replaced.
+                let all_auths = self.store.service_auths(service_id).await?;
+                let now = Instant::now();
+                let grace = self.config.miner_timeout + fog_protocol::wire::MAX_RECONNECT_DELAY;
+                let mut segments = Vec::new();
                 for seg in self.store.segments_of(service_id).await? {
-                    if seg.ended_at.is_none() {
-                        let auth = self
-                            .store
-                            .service_auths(service_id)
-                            .await?
-                            .into_iter()
-                            .find(|a| a.job_id == seg.job_id)
-                            .map(|a| a.auth);
-                        let batched = auth.and_then(|auth| {
-                            self.segment_batched_job(&row, &seg, auth, seg.receipt.clone())
-                        });
-                        let now = self.wall.unix_now();
-                        self.store
-                            .end_segment(seg.job_id, "the hub restarted", now, batched.as_ref())
-                            .await?;
+                    if seg.ended_at.is_some() {
+                        continue;
                     }
+                    let Some(auth) = all_auths.iter().find(|a| a.job_id == seg.job_id) else {
+                        continue;
+                    };
+                    self.services.by_segment.insert(seg.job_id, service_id);
+                    segments.push(LiveSegment {
+                        paid_periods: row.spec.periods_paid_by(auth.auth.payload.maxPayment),
+                        auth: auth.auth.clone(),
+                        assigned: now,
+                        started: None,
+                        first_ok: None,
+                        period_start: now,
+                        probes: 0,
+                        probes_ok: 0,
+                        failures: 0,
+                        healthy: false,
+                        counted: seg.periods,
+                        successor: None,
+                        ending: None,
+                        linger: false,
+                        awaiting: Some(now + grace),
+                        row: seg,
+                    });
                 }
                 self.services.live.insert(
                     service_id,
                     LiveService {
                         row,
                         auths,
-                        segments: Vec::new(),
+                        segments,
                         excluded: HashSet::new(),
                         failed_starts: 0,
                         last_error: None,
@@ -293,6 +309,7 @@ impl Engine {
             successor: None,
             ending: None,
             linger: false,
+            awaiting: None,
         });
         self.services.by_segment.insert(auth.job_id, service_id);
         let sent = self.sessions.get(&miner).is_some_and(|session| {
@@ -409,7 +426,16 @@ impl Engine {
 
     /// Segments a miner reports running: any the hub no longer keeps are stopped.
     pub(super) fn services_heartbeat(&mut self, miner: Address, held: &[B256]) {
+        let mut resumed = Vec::new();
         for job_id in held {
+            if let Some(g) = self.segment_mut(*job_id, miner)
+                && g.awaiting.take().is_some()
+            {
+                // Kept across the hub's restart: routed and checked again;
+                // billing resumes with its next healthy check.
+                g.started = Some(Instant::now());
+                resumed.push(*job_id);
+            }
             let kept = self
                 .services
                 .by_segment
@@ -425,6 +451,12 @@ impl Engine {
                     job_id: *job_id,
                     reason: "the hub does not keep this segment".into(),
                 });
+            }
+        }
+        for job_id in resumed {
+            tracing::info!(segment = %job_id, %miner, "service segment resumed after the hub's restart");
+            if let Some(service_id) = self.services.by_segment.get(&job_id).copied() {
+                self.publish_routes(service_id);
             }
         }
     }
@@ -670,6 +702,7 @@ impl Engine {
         let mut overdue: Vec<(B256, String)> = Vec::new();
         let mut rotate: Vec<(B256, u16, B256)> = Vec::new();
         let mut never_started: Vec<(Address, B256)> = Vec::new();
+        let mut absent: Vec<(B256, B256)> = Vec::new();
         let chain_now = self.clock.unix_now();
         for (service_id, s) in &mut self.services.live {
             let period = Duration::from_secs(u64::from(s.row.spec.periodSecs));
@@ -677,6 +710,12 @@ impl Engine {
                 if let Some((until, why)) = &g.ending {
                     if *until <= now {
                         overdue.push((g.row.job_id, why.clone()));
+                    }
+                    continue;
+                }
+                if let Some(until) = g.awaiting {
+                    if until <= now {
+                        absent.push((*service_id, g.row.job_id));
                     }
                     continue;
                 }
@@ -718,6 +757,15 @@ impl Engine {
         }
         for (job_id, why) in overdue {
             self.end_segment(job_id, why, true).await?;
+        }
+        for (service_id, job_id) in absent {
+            self.end_segment(
+                job_id,
+                "its miner did not report it after the hub restarted".into(),
+                true,
+            )
+            .await?;
+            self.place_service(service_id).await?;
         }
         for (miner, job_id) in never_started {
             self.service_gone(
