@@ -715,11 +715,11 @@ async fn ensure_covered(
     let balance = U256::from(account.balance)
         + app.store.pending_funding_of(buyer).await?
         + funding.as_ref().map_or(U256::ZERO, |f| f.value);
-    let outstanding = app
-        .store
-        .outstanding_batched(buyer)
-        .await?
-        .saturating_add(app.store.outstanding_services(buyer).await?);
+    let outstanding = app.store.outstanding_batched(buyer).await?.saturating_add(
+        app.store
+            .outstanding_services(buyer, app.chain.clock().unix_now())
+            .await?,
+    );
     let needed = outstanding.saturating_add(extra);
     if balance < needed {
         return Err(ApiError::new(

@@ -320,19 +320,21 @@ impl Store {
     /// What the buyer's services hold of its batch account: the unused
     /// authorisations of live services, the authorisations of live segments,
     /// and those of ended segments whose epoch has not come (each at its
-    /// authorised maximum, the most it can cost).
-    pub async fn outstanding_services(&self, buyer: Address) -> Result<U256, StoreError> {
+    /// authorised maximum, the most it can cost). Unused authorisations whose
+    /// deadline is at or before `now` can never be spent and do not count.
+    pub async fn outstanding_services(&self, buyer: Address, now: u64) -> Result<U256, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT a.max_payment FROM service_auths a
                JOIN services s ON s.service_id = a.service_id
                LEFT JOIN service_segments g ON g.job_id = a.job_id
                LEFT JOIN batch_jobs b ON b.job_id = a.job_id
               WHERE s.buyer = $1 AND (
-                    (a.used = FALSE AND s.state IN ('starting', 'running'))
+                    (a.used = FALSE AND a.deadline > $2 AND s.state IN ('starting', 'running'))
                  OR (g.job_id IS NOT NULL AND g.ended_at IS NULL)
                  OR (b.state = 'pending'))",
         )
         .bind(hex_addr(buyer))
+        .bind(to_i64(now))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().try_fold(U256::ZERO, |sum, v| {
