@@ -448,3 +448,110 @@ async fn insert_auths(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use fog_protocol::batch::{JobAuth, batch_job_id};
+    use fog_protocol::service::segment_salt;
+
+    fn auth(
+        key: &fog_protocol::PrivateKeySigner,
+        service: B256,
+        n: u64,
+        deadline: u64,
+    ) -> (B256, SignedJobAuth) {
+        let a = JobAuth {
+            salt: segment_salt(service, n),
+            maxPayment: U256::from(100u64),
+            deadline,
+            replicas: 1,
+            ..Default::default()
+        };
+        let domain = fog_protocol::batch::batch_domain(1, Address::ZERO);
+        let signed = fog_protocol::Signed::sign(a, key, &domain).unwrap();
+        (batch_job_id(key.address(), signed.payload.salt), signed)
+    }
+
+    /// What a buyer's services hold: unused live authorisations (not past
+    /// their deadline), live segments, segments waiting for an epoch; nothing
+    /// once the service stopped and its segments settled.
+    #[tokio::test]
+    async fn a_buyers_services_hold_what_they_may_still_spend() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let key = fog_protocol::PrivateKeySigner::random();
+        let buyer = key.address();
+        let service = B256::repeat_byte(9);
+        let row = ServiceRow {
+            service_id: service,
+            buyer,
+            spec: ServiceSpec::default(),
+            state: ServiceState::Starting,
+            reason: None,
+            created_at: 1,
+            ended_at: None,
+        };
+        let auths = vec![
+            auth(&key, service, 0, 1_000),
+            auth(&key, service, 1, 1_000),
+            auth(&key, service, 2, 50),
+        ];
+        store.insert_service(&row, &auths).await.unwrap();
+        assert_eq!(
+            store.outstanding_services(buyer, 100).await.unwrap(),
+            U256::from(200u64)
+        );
+        assert_eq!(
+            store.outstanding_services(buyer, 10).await.unwrap(),
+            U256::from(300u64)
+        );
+        // A second insert of the same service is refused.
+        assert!(matches!(
+            store.insert_service(&row, &auths).await,
+            Err(StoreError::JobExists(_))
+        ));
+        let segment = SegmentRow {
+            job_id: auths[0].0,
+            service_id: service,
+            replica: 0,
+            miner: Address::repeat_byte(3),
+            max_charge: U256::from(95u64),
+            assignment_signature: auths[0].1.signature,
+            started_at: 1,
+            ended_at: None,
+            end_reason: None,
+            periods: 0,
+            receipt: None,
+        };
+        store.insert_segment(&segment).await.unwrap();
+        // An authorisation is spent once.
+        assert!(store.insert_segment(&segment).await.is_err());
+        assert_eq!(
+            store.outstanding_services(buyer, 100).await.unwrap(),
+            U256::from(200u64)
+        );
+        // Ended without a receipt: nothing to pay, nothing held for it.
+        store
+            .end_segment(segment.job_id, "test", 2, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outstanding_services(buyer, 100).await.unwrap(),
+            U256::from(100u64)
+        );
+        store
+            .set_service_state(service, ServiceState::Stopped, Some("stopped"), 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outstanding_services(buyer, 100).await.unwrap(),
+            U256::ZERO
+        );
+        let stored = store.service(service).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.state, stored.ended_at),
+            (ServiceState::Stopped, Some(3))
+        );
+    }
+}
