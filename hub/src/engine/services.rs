@@ -352,9 +352,11 @@ impl Engine {
         let Some(g) = self.segment_mut(job_id, miner) else {
             return Ok(());
         };
-        if g.ending.is_some() {
-            // Asked to stop: nothing more will come from it.
-            return self.end_segment(job_id, why, false).await;
+        if let Some((_, ending)) = &g.ending {
+            // Asked to stop: nothing more will come from it; it ended for
+            // the reason the hub stopped it.
+            let ending = ending.clone();
+            return self.end_segment(job_id, ending, false).await;
         }
         let never_answered = g.first_ok.is_none();
         if let Some(s) = self
