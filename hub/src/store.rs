@@ -779,17 +779,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let miner: String = r.try_get("miner")?;
-                Ok(LogRow {
-                    seq: r.try_get("seq")?,
-                    miner: parse("miner", &miner)?,
-                    stream: parse("log stream", &r.try_get::<String, _>("stream")?)?,
-                    data: r.try_get("data")?,
-                })
-            })
-            .collect()
+        rows.iter().map(log_row).collect()
     }
 
     // ---- miners ----------------------------------------------------------------
@@ -1216,6 +1206,17 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// A stored log chunk (job or service logs share the shape).
+fn log_row(r: &sqlx::sqlite::SqliteRow) -> Result<LogRow, StoreError> {
+    let miner: String = r.try_get("miner")?;
+    Ok(LogRow {
+        seq: r.try_get("seq")?,
+        miner: parse("miner", &miner)?,
+        stream: parse("log stream", &r.try_get::<String, _>("stream")?)?,
+        data: r.try_get("data")?,
+    })
 }
 
 fn batch_body(r: &sqlx::sqlite::SqliteRow) -> Result<fog_protocol::batch::BatchedJob, StoreError> {

@@ -7,7 +7,7 @@ use fog_protocol::service::ServiceSpec;
 use fog_protocol::{Address, B256, Signature, SignedReceipt, U256};
 use sqlx::Row;
 
-use super::{LogRow, Store, StoreError, corrupt, hex_addr, parse};
+use super::{LogRow, Store, StoreError, corrupt, hex_addr, log_row, parse};
 
 /// A service as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -400,17 +400,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let miner: String = r.try_get("miner")?;
-                Ok(LogRow {
-                    seq: r.try_get("seq")?,
-                    miner: parse("miner", &miner)?,
-                    stream: parse("log stream", &r.try_get::<String, _>("stream")?)?,
-                    data: r.try_get("data")?,
-                })
-            })
-            .collect()
+        rows.iter().map(log_row).collect()
     }
 
     /// Deletes the logs of services that ended before `ended_before`.
